@@ -1,0 +1,87 @@
+"""BiLSTM + attention pooling text classifier.
+
+    token ids [B, T] -> Embedding(mask_zero) -> BiLSTM -> AttentionPooling -> Dense
+
+The model returns a dict:
+  "probabilities": [B, C] softmax over classes,
+  "attention":     [B, T] pooling weights (exactly 0 on padding).
+
+Layer names ("embedding", "encoder", "attention_pooling", "classifier") are a
+contract: `forward` below and the evaluation code reach into them to run the
+model with an attention distribution supplied from outside.
+"""
+
+import keras
+from keras import layers
+
+from attn_tf.layers import AttentionPooling
+
+
+def bilstm_attention(
+    vocab_size,
+    num_classes,
+    max_length=64,
+    embedding_dim=128,
+    lstm_units=64,
+    attention_units=64,
+    dropout=0.5,
+    embedding_dropout=0.25,
+    name="bilstm_attention",
+):
+    """Builds the BiLSTM + attention classifier.
+
+    Args:
+      vocab_size: size of the token vocabulary (id 0 is padding).
+      num_classes: number of output classes.
+      max_length: padded sequence length T.
+      embedding_dim, lstm_units, attention_units: sizes.
+      dropout: dropout before the classifier.
+      embedding_dropout: dropout on the embeddings.
+    Returns:
+      A functional `keras.Model` from int ids [B, T] to a dict with
+      "probabilities" [B, C] and "attention" [B, T].
+    """
+    token_ids = keras.Input(shape=(max_length,), dtype="int32", name="token_ids")
+    x = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(token_ids)
+    x = layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
+    x = layers.Bidirectional(layers.LSTM(lstm_units, return_sequences=True), name="encoder")(x)
+    pooled, weights = AttentionPooling(attention_units, name="attention_pooling")(
+        x, return_attention_scores=True
+    )
+    pooled = layers.Dropout(dropout, name="dropout")(pooled)
+    probs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="classifier")(pooled)
+    weights = layers.Activation("linear", dtype="float32", name="attention")(weights)
+    return keras.Model(token_ids, {"probabilities": probs, "attention": weights}, name=name)
+
+
+def encode(model, token_ids, training=False):
+    """Runs the layers below the attention: returns (hidden states, mask)."""
+    emb_layer = model.get_layer("embedding")
+    x = emb_layer(token_ids)
+    mask = emb_layer.compute_mask(token_ids)
+    x = model.get_layer("embedding_dropout")(x, training=training)
+    h = model.get_layer("encoder")(x, mask=mask, training=training)
+    return h, mask
+
+
+def forward(model, token_ids, attention_override=None, hidden=None, training=False):
+    """The model's forward pass, optionally with the attention replaced.
+
+    Args:
+      model: a model from `bilstm_attention`.
+      token_ids: int [B, T].
+      attention_override: optional [B, T] distribution used instead of the
+        computed pooling weights (masked positions are still zeroed).
+      hidden: optional (hidden states, mask) from `encode`, to reuse them
+        while only the attention changes.
+    Returns:
+      dict with "probabilities" and "attention", as the model.
+    """
+    h, mask = hidden if hidden is not None else encode(model, token_ids, training)
+    pooled, weights = model.get_layer("attention_pooling")(
+        h, mask=mask, return_attention_scores=True, attention_override=attention_override,
+        training=training,
+    )
+    pooled = model.get_layer("dropout")(pooled, training=training)
+    probs = model.get_layer("classifier")(pooled)
+    return {"probabilities": probs, "attention": weights}

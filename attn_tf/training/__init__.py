@@ -1,0 +1,1 @@
+"""Training: the CLI behind train.py, callbacks that log attention, resume logic."""

@@ -1,0 +1,109 @@
+"""Command line of train.py. Flags are a documented contract (README "train.py flags")."""
+
+import argparse
+
+from attn_tf.training.devices import STRATEGIES
+
+MODELS = ("bilstm_attention", "transformer")
+
+# Sized so the default job takes minutes on a 2-core CPU.
+MODEL_DEFAULTS = {
+    "bilstm_attention": {"epochs": 6, "learning_rate": 2e-3},
+    "transformer": {"epochs": 8, "learning_rate": 1e-3},
+}
+
+
+def _positive_int(value):
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a positive integer, got %r" % value)
+    if n <= 0:
+        raise argparse.ArgumentTypeError("expected a positive integer, got %r" % value)
+    return n
+
+
+def _non_negative_int(value):
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected an integer >= 0, got %r" % value)
+    if n < 0:
+        raise argparse.ArgumentTypeError("expected an integer >= 0, got %r" % value)
+    return n
+
+
+def _positive_float(value):
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a positive number, got %r" % value)
+    if not x > 0:
+        raise argparse.ArgumentTypeError("expected a positive number, got %r" % value)
+    return x
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train an attention text classifier and log its attention for TensorBoard.",
+    )
+    p.add_argument("--model", choices=MODELS, default="bilstm_attention", help="model to train")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--dataset", default=None,
+                     help="named dataset: movie_reviews (default), r8, r52, 20newsgroups")
+    src.add_argument("--data", metavar="PATH", default=None,
+                     help="your own CSV, TSV or JSONL file with a text and a label column")
+    p.add_argument("--text-column", default="text", help="text column of --data (default: text)")
+    p.add_argument("--label-column", default="label", help="label column of --data (default: label)")
+    p.add_argument("--epochs", type=_positive_int, default=None,
+                   help="training epochs (default: 6 for bilstm_attention, 8 for transformer)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="global batch size (default: 64)")
+    p.add_argument("--max-steps", type=_positive_int, default=None,
+                   help="stop after this many optimizer steps in total (default: no limit)")
+    p.add_argument("--learning-rate", type=_positive_float, default=None,
+                   help="Adam learning rate (default: 2e-3 bilstm_attention, 1e-3 transformer)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--logdir", default="runs", help="parent directory of run directories (default: runs)")
+    p.add_argument("--run-name", default=None,
+                   help="run directory name (default: <model>-<dataset>-<timestamp>)")
+    p.add_argument("--attention-every", type=_non_negative_int, default=50, metavar="N",
+                   help="log probe attention every N optimizer steps; 0 disables (default: 50)")
+    p.add_argument("--probe-examples", type=_non_negative_int, default=8, metavar="K",
+                   help="number of fixed test examples whose attention is logged (default: 8)")
+    p.add_argument("--max-length", type=_positive_int, default=64,
+                   help="tokens kept per text; longer texts are truncated (default: 64)")
+    p.add_argument("--vocab-size", type=_positive_int, default=20000,
+                   help="largest vocabulary, reserved tokens included (default: 20000)")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="train in mixed_float16 (useful on GPUs; softmax stays float32)")
+    p.add_argument("--strategy", choices=STRATEGIES, default="default",
+                   help="tf.distribute strategy: default (one device), mirrored (all local GPUs), "
+                        "multi_worker (TF_CONFIG)")
+    p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="RUN_DIR",
+                   help="continue a run from its last checkpoint; without a value, the newest run "
+                        "in --logdir")
+    p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                   help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch")
+    return p
+
+
+def parse_args(argv=None):
+    args = build_parser().parse_args(argv)
+    defaults = MODEL_DEFAULTS[args.model]
+    if args.epochs is None:
+        args.epochs = defaults["epochs"]
+    if args.learning_rate is None:
+        args.learning_rate = defaults["learning_rate"]
+    if args.dataset is None and args.data is None:
+        args.dataset = "movie_reviews"
+    return args
+
+
+def explicit_flags(argv=None):
+    """Names of the flags given on the command line (for --resume overrides)."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    ns, _ = parser.parse_known_args(argv)
+    return sorted(vars(ns))
