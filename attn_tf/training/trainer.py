@@ -79,9 +79,7 @@ def train(config, strategy=None, log=print):
         keras.mixed_precision.set_global_policy("mixed_float16")
 
     data = load_data(config)
-    log("Data: %s (%d train / %d validation / %d test, %d classes)" % (
-        data.description, len(data.train_texts), len(data.val_texts), len(data.test_texts),
-        len(data.class_names)))
+    log("Data: %s" % data.description)
 
     if resumed_state is None:
         run_dir = rd.new_run_dir(config["logdir"], config["model"],

@@ -151,7 +151,9 @@ def test_resume_continues_steps_without_repeats(tmp_path, synthetic_csv):
     run = _only_run(tmp_path)
     first = json.loads((run / "results.json").read_text())["steps"]
     assert first == 20
-    assert _train(["--resume", str(run), "--epochs", "3", "--max-steps", "45", "--verbose", "0",
+    # 486 training rows / 32 = 16 steps per epoch: epochs 2 + 3 more would reach 52, so
+    # --max-steps 45 ends it.
+    assert _train(["--resume", str(run), "--epochs", "5", "--max-steps", "45", "--verbose", "0",
                    "--logdir", str(tmp_path / "runs")]) == 0
     assert json.loads((run / "results.json").read_text())["steps"] == 45
     for provider in (_python_provider(run), _rust_provider(run)):
