@@ -4,13 +4,21 @@ import argparse
 
 from attn_tf.training.devices import STRATEGIES
 
-MODELS = ("bilstm_attention", "transformer")
+CLASSIFIER_MODELS = ("bilstm_attention", "transformer")
+SEQ2SEQ_MODELS = ("seq2seq_gru", "seq2seq_transformer")
+MODELS = CLASSIFIER_MODELS + SEQ2SEQ_MODELS
+SEQ2SEQ_ATTENTION = ("additive", "dot", "general", "scaled")
+AUGMENTATIONS = ("none", "noise")
 
 # Sized so the default job takes minutes on a 2-core CPU.
 MODEL_DEFAULTS = {
     "bilstm_attention": {"epochs": 6, "learning_rate": 2e-3},
     "transformer": {"epochs": 8, "learning_rate": 1e-3},
+    "seq2seq_gru": {"epochs": 10, "learning_rate": 2e-3},
+    "seq2seq_transformer": {"epochs": 10, "learning_rate": 1e-3},
 }
+
+DEFAULT_DATASET = {"classifier": "movie_reviews", "seq2seq": "cmudict"}
 
 
 def _positive_int(value):
@@ -51,9 +59,11 @@ def build_parser():
     p.add_argument("--model", choices=MODELS, default="bilstm_attention", help="model to train")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--dataset", default=None,
-                     help="named dataset: movie_reviews (default), r8, r52, 20newsgroups")
+                     help="named dataset: movie_reviews (default), r8, r52, 20newsgroups; "
+                          "for seq2seq models cmudict (default) or de_en")
     src.add_argument("--data", metavar="PATH", default=None,
-                     help="your own CSV, TSV or JSONL file with a text and a label column")
+                     help="your own CSV, TSV or JSONL file with a text and a label column "
+                          "(seq2seq: a TSV of source<TAB>target pairs)")
     p.add_argument("--text-column", default="text", help="text column of --data (default: text)")
     p.add_argument("--label-column", default="label", help="label column of --data (default: label)")
     p.add_argument("--epochs", type=_positive_int, default=None,
@@ -83,6 +93,19 @@ def build_parser():
     p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="RUN_DIR",
                    help="continue a run from its last checkpoint; without a value, the newest run "
                         "in --logdir")
+    p.add_argument("--no-export", dest="export", action="store_false",
+                   help="do not write a TF Serving SavedModel under saved_models/ at the end")
+    p.add_argument("--export-dir", default="saved_models",
+                   help="parent directory of exported models (default: saved_models)")
+    p.add_argument("--augment", choices=AUGMENTATIONS, default="none",
+                   help="training-time text augmentation: noise = random character edits and word "
+                        "drops/swaps (robustness remedy)")
+    p.add_argument("--adversarial-training", action="store_true",
+                   help="train on adversarial (HotFlip-style) perturbations as well (robustness remedy)")
+    p.add_argument("--attention", choices=SEQ2SEQ_ATTENTION, default="additive",
+                   help="seq2seq_gru attention score: additive (Bahdanau, default), dot, general, scaled")
+    p.add_argument("--beam-size", type=_positive_int, default=1,
+                   help="seq2seq decoding: 1 = greedy (default), >1 = beam search")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                    help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch")
     return p
@@ -96,7 +119,7 @@ def parse_args(argv=None):
     if args.learning_rate is None:
         args.learning_rate = defaults["learning_rate"]
     if args.dataset is None and args.data is None:
-        args.dataset = "movie_reviews"
+        args.dataset = DEFAULT_DATASET["seq2seq" if args.model in SEQ2SEQ_MODELS else "classifier"]
     return args
 
 

@@ -47,6 +47,12 @@ def train(config, strategy=None, log=print):
 
     Returns a dict of results (also written to results.json in the run dir).
     """
+    from attn_tf.training.cli import SEQ2SEQ_MODELS
+
+    if config["model"] in SEQ2SEQ_MODELS:
+        from attn_tf.training.seq2seq_trainer import train_seq2seq
+
+        return train_seq2seq(config, strategy=strategy, log=log)
     import keras
     import numpy as np
     import tensorflow as tf
@@ -110,6 +116,13 @@ def train(config, strategy=None, log=print):
 
     train_ds = make_dataset(data.train_texts, data.train_labels, vectorizer, config["batch_size"],
                             shuffle=True, seed=config["seed"])
+    if config.get("augment", "none") != "none" or config.get("adversarial_training"):
+        from attn_tf.training.augment import augmented_training
+
+        # Robustness remedies (issue: evaluation): returns a dataset and extra callbacks.
+        train_ds, extra_callbacks = augmented_training(config, data, vectorizer, model, train_model)
+    else:
+        extra_callbacks = []
     val_ds = make_dataset(data.val_texts, data.val_labels, vectorizer, config["batch_size"], shuffle=False)
     test_ds = make_dataset(data.test_texts, data.test_labels, vectorizer, config["batch_size"], shuffle=False)
 
@@ -130,13 +143,14 @@ def train(config, strategy=None, log=print):
                                              monitor="val_accuracy"))
     if config.get("max_steps"):
         callbacks.append(cb.StopAtStep(config["max_steps"]))
+    callbacks.extend(extra_callbacks)
 
     initial_epoch = resumed_state["epoch"] if resumed_state else 0
     start = time.time()
     if initial_epoch < config["epochs"] and not (
             resumed_state and config.get("max_steps") and resumed_state["step"] >= config["max_steps"]):
         train_model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], initial_epoch=initial_epoch,
-                        callbacks=callbacks, verbose=config.get("verbose", 1))
+                        callbacks=callbacks, verbose=config.get("verbose", 1), shuffle=False)
     train_seconds = time.time() - start
     steps = int(train_model.optimizer.iterations.numpy())
 
@@ -158,6 +172,10 @@ def train(config, strategy=None, log=print):
         model.save(os.path.join(run_dir, "model.keras"))
         with open(os.path.join(run_dir, "results.json"), "w") as f:
             json.dump(results, f, indent=2)
+    if chief and config.get("export", True):
+        from attn_tf.export import export_run
+
+        results["export"] = export_run(run_dir, base_dir=config.get("export_dir", "saved_models"), log=log)
     log("Test accuracy: %.4f (%d test examples) after %d steps in %.0f s" % (
         results["test_accuracy"], len(data.test_texts), results["steps"], train_seconds))
     log("Run directory: %s  (view with: tensorboard --logdir %s)" % (run_dir, config["logdir"]))

@@ -24,7 +24,7 @@ def _train(args, capsys=None):
 def _common(tmp_path, csv_path, *extra):
     return ["--data", str(csv_path), "--text-column", "review", "--label-column", "sentiment",
             "--logdir", str(tmp_path / "runs"), "--batch-size", "32", "--max-length", "16",
-            "--verbose", "0", *extra]
+            "--verbose", "0", "--no-export", *extra]
 
 
 def _only_run(tmp_path):

@@ -1,0 +1,29 @@
+"""python -m attn_tf.data fetch NAME [NAME ...]: download, check and cache datasets."""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from attn_tf.data import DataError, KNOWN_DATASETS, cache_dir, load_dataset
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m attn_tf.data", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    fetch = sub.add_parser("fetch", help="fetch and cache datasets")
+    fetch.add_argument("names", nargs="+", metavar="NAME", help="one of: %s" % ", ".join(KNOWN_DATASETS))
+    args = p.parse_args(argv)
+    for name in args.names:
+        try:
+            data = load_dataset(name)
+        except DataError as e:
+            print("error: %s" % e, file=sys.stderr)
+            return 2
+        print("%s: %s (cache: %s)" % (name, data.description, cache_dir()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
