@@ -1,0 +1,241 @@
+"""Attention rollout and attention flow (Abnar & Zuidema, ACL 2020).
+
+Pure NumPy/SciPy functions; no TensorBoard imports. Conventions:
+
+* A layer is an array ``[H, T, T]``; rows are queries (attending from),
+  columns are keys (attended to). All layers of a model share one token set
+  (square self/causal attention). Layers are given bottom (closest to the
+  input) first.
+* The residual connection is modelled as in the paper: per layer the heads are
+  fused (``mean``, ``max`` or ``min``), then ``A' = 0.5 * fused + 0.5 * I`` and
+  every row is renormalised to sum to 1 (keepdims, so each row is divided by
+  its own sum; vit-explain#16 is the bug this avoids).
+* Rollout: ``R_1 = A'_1``, ``R_l = A'_l @ R_{l-1}``. Row i of ``R_L`` is the
+  importance of every input token for position i at the top layer.
+* Flow: the layered graph with nodes (layer l, token i), l = 0..L, and an edge
+  (l-1, j) -> (l, i) of capacity ``A'_l[i, j]``. The flow of input token j for
+  output position p is the maximum flow from node (0, j) to node (L, p).
+  SciPy's max-flow needs integer capacities, so they are ``round(A' * scale)``.
+
+``exclude_first`` (attention sinks: BOS/CLS tokens that collect most of the
+attention) is applied to the *result*, not inside the layers: the
+contributions of input token 0 are set to 0 and each row (rollout) or the
+vector (flow) is renormalised over the remaining tokens. The paths through
+token 0 at intermediate layers are kept; the answer reads "of the importance
+that does not end at token 0, which share goes to each other token". A row
+with no mass left (e.g. position 0 of a causal model, which sees only token 0)
+stays all zeros.
+"""
+
+import numpy as np
+
+HEAD_FUSIONS = ("mean", "max", "min")
+
+# Limits of `attention_flow`. One flow request solves T max-flow problems on a
+# graph of ~L*T^2 edges, so its cost grows ~L*T^3: both the product
+# layers*tokens (the contract's cap) and the token count are limited.
+# Measured on the 2-core development box (SciPy Dinic, 8 heads, float16
+# weights, one whole `attention_flow` call for one position), idle box:
+#   L=12, T=128 (1536): 0.25-1.1 s  (causal fastest, random/softmax slowest)
+#   L=6,  T=256 (1536): 0.9-2.6 s   (refused: over FLOW_MAX_TOKENS)
+#   L=4, T=384: 6.2 s; L=3, T=512: 10 s; L=2, T=768: 12 s
+# and with the box loaded (load average ~7.5 on 2 cores): 12x128 1.6-4.5 s,
+# 8x192 3.8-4.4 s, 6x256 2.9-5.3 s. 8x192 costs ~1.5x 12x128, so the worst
+# allowed request stays near 1.7 s on an idle box.
+FLOW_CAP = 1536
+FLOW_MAX_TOKENS = 192
+
+DEFAULT_SCALE = 1e6
+
+
+def fuse_heads(attention, mode="mean"):
+    """Fuses the heads of one layer: ``[H, Q, K] -> [Q, K]``.
+
+    Args:
+      attention: array ``[H, Q, K]``.
+      mode: ``"mean"``, ``"max"`` or ``"min"`` over the heads.
+    """
+    a = np.asarray(attention, dtype=np.float64)
+    if a.ndim != 3:
+        raise ValueError("attention must be [heads, queries, keys], got shape %s" % (a.shape,))
+    if mode == "mean":
+        return a.mean(axis=0)
+    if mode == "max":
+        return a.max(axis=0)
+    if mode == "min":
+        return a.min(axis=0)
+    raise ValueError("head_fusion must be one of %s, got %r" % (", ".join(HEAD_FUSIONS), mode))
+
+
+def _normalise_rows(m):
+    sums = m.sum(axis=-1, keepdims=True)
+    return np.divide(m, sums, out=np.zeros_like(m), where=sums > 0)
+
+
+def residual_attention(fused):
+    """``A' = 0.5 * fused + 0.5 * I`` with rows renormalised to sum to 1."""
+    fused = np.asarray(fused, dtype=np.float64)
+    if fused.ndim != 2 or fused.shape[0] != fused.shape[1]:
+        raise ValueError("residual attention needs a square [T, T] matrix, got %s" % (fused.shape,))
+    fused = np.where(np.isfinite(fused), fused, 0.0)
+    fused = np.clip(fused, 0.0, None)
+    return _normalise_rows(0.5 * fused + 0.5 * np.eye(fused.shape[0]))
+
+
+def _check_layers(layers):
+    if len(layers) == 0:
+        raise ValueError("at least one layer is needed")
+    t = None
+    for i, layer in enumerate(layers):
+        shape = np.shape(layer)
+        if len(shape) != 3 or shape[1] != shape[2]:
+            raise ValueError("layer %d: expected [H, T, T], got shape %s" % (i, shape))
+        if t is None:
+            t = shape[1]
+        elif shape[1] != t:
+            raise ValueError("layer %d has %d tokens, layer 0 has %d" % (i, shape[1], t))
+    return t
+
+
+def _residual_layers(layers, head_fusion):
+    _check_layers(layers)
+    return [residual_attention(fuse_heads(layer, head_fusion)) for layer in layers]
+
+
+def _exclude_first(m):
+    m = np.array(m, dtype=np.float64, copy=True)
+    m[..., 0] = 0.0
+    if m.ndim == 1:
+        total = m.sum()
+        return m / total if total > 0 else m
+    return _normalise_rows(m)
+
+
+def rollout(layers, head_fusion="mean", exclude_first=False):
+    """Attention rollout: ``[T, T]``, row i = importance of inputs for position i.
+
+    Args:
+      layers: list of ``[H, T, T]`` arrays, bottom layer first.
+      head_fusion: ``"mean"``, ``"max"`` or ``"min"``.
+      exclude_first: drop input token 0 from the result (see module doc).
+    Returns:
+      float64 ``[T, T]``; every row sums to 1 (except rows left with no mass
+      by ``exclude_first``, which are all zeros).
+    """
+    result = None
+    for a in _residual_layers(layers, head_fusion):
+        result = a if result is None else a @ result
+    if exclude_first:
+        result = _exclude_first(result)
+    return result
+
+
+def check_flow_size(num_layers, num_tokens, cap=None, max_tokens=None):
+    """Raises ValueError if ``num_layers * num_tokens`` exceeds the cap.
+
+    The message names the caps (the plugin shows it to the user).
+    """
+    cap = FLOW_CAP if cap is None else cap
+    max_tokens = FLOW_MAX_TOKENS if max_tokens is None else max_tokens
+    if num_layers * num_tokens > cap or num_tokens > max_tokens:
+        raise ValueError(
+            "attention flow is limited to layers*tokens <= %d and tokens <= %d "
+            "(got %d layers * %d tokens = %d); use rollout instead"
+            % (cap, max_tokens, num_layers, num_tokens, num_layers * num_tokens)
+        )
+
+
+def _flow_graph(capacities, position, scale):
+    """CSR graph of the layered network, and the sink node id.
+
+    Node (l, i) has id ``l * T + i``. The top layer keeps only the node
+    `position` (the others cannot reach the sink).
+    """
+    from scipy import sparse
+
+    num_layers = len(capacities)
+    t = capacities[0].shape[0]
+    rows, cols, caps = [], [], []
+    for l, a in enumerate(capacities, start=1):
+        c = np.rint(np.asarray(a, dtype=np.float64) * scale)
+        if l == num_layers:
+            c = c[position:position + 1]
+            q_index = np.array([position])
+        else:
+            q_index = np.arange(t)
+        qi, kj = np.nonzero(c > 0)
+        rows.append((l - 1) * t + kj)       # from key j at layer l-1
+        cols.append(l * t + q_index[qi])    # to query i at layer l
+        caps.append(c[qi, kj])
+    n = (num_layers + 1) * t
+    rows = np.concatenate(rows)
+    cols = np.concatenate(cols)
+    caps = np.concatenate(caps)
+    if caps.size and caps.max() >= 2**31:
+        raise ValueError("scale %g makes capacities overflow int32" % scale)
+    graph = sparse.csr_array(
+        (caps.astype(np.int32), (rows.astype(np.int32), cols.astype(np.int32))), shape=(n, n)
+    )
+    graph.sum_duplicates()
+    return graph, num_layers * t + position
+
+
+def max_flow_values(capacities, position, scale=DEFAULT_SCALE):
+    """Raw max-flow from every input node (0, j) to the output node (L, position).
+
+    Args:
+      capacities: list of L ``[T, T]`` arrays of edge capacities; entry [i, j]
+        of layer l is the capacity of the edge (l-1, j) -> (l, i).
+      position: output token index at the top layer.
+      scale: capacities are rounded to integers after multiplying by this.
+    Returns:
+      float64 ``[T]``: the max-flow value of each input token in the units of
+      `capacities` (integer flow / scale), not normalised.
+    """
+    from scipy.sparse.csgraph import maximum_flow
+
+    if len(capacities) == 0:
+        raise ValueError("at least one layer is needed")
+    capacities = [np.asarray(c, dtype=np.float64) for c in capacities]
+    t = capacities[0].shape[0]
+    for i, c in enumerate(capacities):
+        if c.shape != (t, t):
+            raise ValueError("capacity layer %d: expected [%d, %d], got %s" % (i, t, t, c.shape))
+    position = int(position)
+    if not 0 <= position < t:
+        raise ValueError("position must be in [0, %d], got %d" % (t - 1, position))
+    graph, sink = _flow_graph(capacities, position, scale)
+    values = np.zeros(t, dtype=np.float64)
+    for j in range(t):
+        if graph.indptr[j] == graph.indptr[j + 1]:
+            continue  # no outgoing edge: no flow
+        values[j] = maximum_flow(graph, j, sink).flow_value / scale
+    return values
+
+
+def attention_flow(layers, position, head_fusion="mean", exclude_first=False, scale=DEFAULT_SCALE,
+                   cap=None, max_tokens=None):
+    """Attention flow of every input token to output `position` at the top layer.
+
+    Args:
+      layers: list of ``[H, T, T]`` arrays, bottom layer first.
+      position: output (query) token index, 0-based.
+      head_fusion: ``"mean"``, ``"max"`` or ``"min"``.
+      exclude_first: drop input token 0 from the result (see module doc).
+      scale: integer scaling of the capacities for SciPy's max-flow.
+      cap, max_tokens: override `FLOW_CAP` and `FLOW_MAX_TOKENS`.
+    Returns:
+      float64 ``[T]`` summing to 1 (all zeros if no flow reaches `position`).
+    Raises:
+      ValueError: bad shapes, position out of range, or layers*tokens > cap.
+    """
+    t = _check_layers(layers)
+    position = int(position)
+    if not 0 <= position < t:
+        raise ValueError("position must be in [0, %d], got %d" % (t - 1, position))
+    check_flow_size(len(layers), t, cap, max_tokens)
+    values = max_flow_values(_residual_layers(layers, head_fusion), position, scale)
+    if exclude_first:
+        values[0] = 0.0
+    total = values.sum()
+    return values / total if total > 0 else values
