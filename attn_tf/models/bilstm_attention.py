@@ -21,11 +21,11 @@ def bilstm_attention(
     vocab_size,
     num_classes,
     max_length=64,
-    embedding_dim=128,
+    embedding_dim=100,
     lstm_units=64,
     attention_units=64,
     dropout=0.5,
-    embedding_dropout=0.25,
+    embedding_dropout=0.5,
     name="bilstm_attention",
 ):
     """Builds the BiLSTM + attention classifier.

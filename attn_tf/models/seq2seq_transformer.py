@@ -1,0 +1,153 @@
+"""Transformer encoder-decoder (Vaswani et al., 2017) with inspectable attention.
+
+    source ids [B, S] -> token + position embedding -> N encoder blocks
+    target ids [B, T] ([START] y1 .. yn) -> token + position embedding
+        -> N decoder blocks (causal self-attention, cross-attention) -> Dense(V)
+
+Built from `attn_tf.layers.TransformerEncoder` / `TransformerDecoder`, so
+every attention map (encoder self, decoder causal self, cross) can be read
+and overridden.
+
+Decoding API (see `attn_tf.models.seq2seq_gru`): the decoder state is a
+fixed-size buffer `[B, max_target_length]` of the ids generated so far; each
+`decode_step` writes the new input id at position `step` and runs the
+decoder on the prefix `[0, step]` (no key/value cache: outputs here are
+short, and the loop stays simple and exportable). The cross-attention row
+returned per step is the mean over the heads of the LAST decoder block.
+"""
+
+import keras
+from keras import layers, ops
+
+from attn_tf.layers import TokenAndPositionEmbedding, TransformerDecoder, TransformerEncoder
+
+
+@keras.saving.register_keras_serializable(package="attn_tf")
+class Seq2SeqTransformer(keras.Model):
+    """Transformer encoder-decoder.
+
+    Args:
+      source_vocab_size, target_vocab_size: vocabulary sizes (id 0 padding).
+      max_source_length: longest source (position embeddings).
+      max_target_length: longest decoder input ([START] + tokens).
+      hidden_dim: model width (divisible by num_heads).
+      num_layers: encoder blocks and decoder blocks (each).
+      num_heads: attention heads per block.
+      intermediate_dim: feed-forward width.
+      dropout: dropout inside the blocks and on the embeddings.
+
+    Call arguments:
+      inputs: `(source_ids [B, S], target_in [B, T])`.
+    Returns:
+      logits `[B, T, target_vocab_size]` float32.
+    """
+
+    def __init__(self, source_vocab_size, target_vocab_size, max_source_length=64, max_target_length=65,
+                 hidden_dim=128, num_layers=2, num_heads=4, intermediate_dim=256, dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        if hidden_dim % num_heads:
+            raise ValueError("hidden_dim (%d) must be divisible by num_heads (%d)" % (hidden_dim, num_heads))
+        self.source_vocab_size = int(source_vocab_size)
+        self.target_vocab_size = int(target_vocab_size)
+        self.max_source_length = int(max_source_length)
+        self.max_target_length = int(max_target_length)
+        self.hidden_dim = int(hidden_dim)
+        self.num_layers = int(num_layers)
+        self.num_heads = int(num_heads)
+        self.intermediate_dim = int(intermediate_dim)
+        self.dropout_rate = float(dropout)
+        self.source_embedding = TokenAndPositionEmbedding(self.source_vocab_size, self.max_source_length,
+                                                          self.hidden_dim, name="source_embedding")
+        self.target_embedding = TokenAndPositionEmbedding(self.target_vocab_size, self.max_target_length,
+                                                          self.hidden_dim, name="target_embedding")
+        self.embedding_dropout = layers.Dropout(self.dropout_rate, name="embedding_dropout")
+        self.encoder_blocks = [
+            TransformerEncoder(self.num_heads, self.intermediate_dim, dropout=self.dropout_rate,
+                               name="encoder_block_%d" % i) for i in range(self.num_layers)]
+        self.decoder_blocks = [
+            TransformerDecoder(self.num_heads, self.intermediate_dim, dropout=self.dropout_rate,
+                               name="decoder_block_%d" % i) for i in range(self.num_layers)]
+        self.output_projection = layers.Dense(self.target_vocab_size, dtype="float32", name="output_projection")
+
+    # ------------------------------------------------------------------ pieces
+    def encode(self, source_ids, training=False, return_weights=False):
+        source_ids = ops.cast(source_ids, "int32")[:, : self.max_source_length]
+        mask = ops.not_equal(source_ids, 0)
+        x = self.embedding_dropout(self.source_embedding(source_ids), training=training)
+        weights = []
+        for block in self.encoder_blocks:
+            x, w = block(x, padding_mask=mask, return_attention_scores=True, training=training)
+            weights.append(w)
+        enc = {"memory": x, "source_mask": mask}
+        if return_weights:
+            return enc, weights
+        return enc
+
+    def decode_sequence(self, target_in, enc, training=False, return_weights=False):
+        """Teacher forcing: -> (logits [B, T, V], cross-attention [B, T, S] (last block, mean of heads))."""
+        target_in = ops.cast(target_in, "int32")
+        mask = ops.not_equal(target_in, 0)
+        y = self.embedding_dropout(self.target_embedding(target_in), training=training)
+        self_w, cross_w = [], []
+        for block in self.decoder_blocks:
+            y, sw, cw = block(y, enc["memory"], decoder_padding_mask=mask, encoder_padding_mask=enc["source_mask"],
+                              return_attention_scores=True, training=training)
+            self_w.append(sw)
+            cross_w.append(cw)
+        logits = self.output_projection(y)
+        if return_weights:
+            return logits, self_w, cross_w
+        return logits, ops.mean(cross_w[-1], axis=1)
+
+    def call(self, inputs, training=None):
+        source_ids, target_in = inputs
+        enc = self.encode(source_ids, training=training)
+        logits, _ = self.decode_sequence(target_in, enc, training=training)
+        return logits
+
+    # ------------------------------------------------------------------ decoding API
+    def initial_state(self, enc):
+        batch = ops.shape(enc["memory"])[0]
+        return ops.zeros((batch, self.max_target_length), "int32")
+
+    def decode_step(self, tokens, state, enc, step):
+        """Writes `tokens` at position `step` of the buffer and decodes the prefix."""
+        step = ops.cast(step, "int32")
+        position = ops.cast(ops.equal(ops.arange(self.max_target_length, dtype="int32"), step), "int32")
+        state = state + ops.expand_dims(position, 0) * ops.expand_dims(ops.cast(tokens, "int32"), 1)
+        prefix = state[:, : step + 1]
+        logits, cross = self.decode_sequence(prefix, enc)
+        return logits[:, -1], state, cross[:, -1]
+
+    def attention_maps(self, source_ids, target_in):
+        """Teacher-forced attention for logging: encoder_self [B, L, H, S, S],
+        decoder_self [B, L, H, T, T], cross [B, L, H, T, S]."""
+        enc, enc_w = self.encode(source_ids, return_weights=True)
+        logits, self_w, cross_w = self.decode_sequence(target_in, enc, return_weights=True)
+        return {"logits": logits, "encoder_self": ops.stack(enc_w, 1), "decoder_self": ops.stack(self_w, 1),
+                "cross": ops.stack(cross_w, 1)}
+
+    # ------------------------------------------------------------------ Keras plumbing
+    def build_dummy(self):
+        self((ops.ones((1, 2), "int32"), ops.ones((1, 2), "int32")))
+
+    def build_from_config(self, config):
+        self.build_dummy()
+
+    def get_build_config(self):
+        return {"dummy": True}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "source_vocab_size": self.source_vocab_size,
+            "target_vocab_size": self.target_vocab_size,
+            "max_source_length": self.max_source_length,
+            "max_target_length": self.max_target_length,
+            "hidden_dim": self.hidden_dim,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "intermediate_dim": self.intermediate_dim,
+            "dropout": self.dropout_rate,
+        })
+        return config
