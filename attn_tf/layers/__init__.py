@@ -1,0 +1,38 @@
+"""Keras 3 attention layers that return and accept their attention weights.
+
+Every layer here:
+
+* returns `(output, weights)` with `return_attention_scores=True` (weights are
+  post-softmax, pre-dropout);
+* gives padded keys exactly zero weight, and a fully masked row all-zero
+  weights (never NaN);
+* runs its softmax in float32, also under `mixed_float16`;
+* accepts `attention_override`, a distribution of the weights' shape used
+  instead of the computed one (masked positions are still zeroed), with
+  gradients flowing to it;
+* picks up Keras masks from its inputs (e.g. `Embedding(mask_zero=True)`).
+"""
+
+from attn_tf.layers.additive_attention import AdditiveAttention
+from attn_tf.layers.attention_pooling import AttentionPooling
+from attn_tf.layers.dot_product_attention import DotProductAttention
+from attn_tf.layers.masking import causal_mask
+from attn_tf.layers.masking import compute_attention_mask
+from attn_tf.layers.masking import masked_softmax
+from attn_tf.layers.multi_head_attention import MultiHeadAttention
+from attn_tf.layers.token_and_position_embedding import TokenAndPositionEmbedding
+from attn_tf.layers.transformer_decoder import TransformerDecoder
+from attn_tf.layers.transformer_encoder import TransformerEncoder
+
+__all__ = [
+    "AdditiveAttention",
+    "AttentionPooling",
+    "DotProductAttention",
+    "MultiHeadAttention",
+    "TokenAndPositionEmbedding",
+    "TransformerDecoder",
+    "TransformerEncoder",
+    "causal_mask",
+    "compute_attention_mask",
+    "masked_softmax",
+]
