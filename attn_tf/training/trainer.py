@@ -96,6 +96,8 @@ def train(config, strategy=None, log=print):
         vectorizer = TextVectorizer.adapt(data.train_texts, max_tokens=config["vocab_size"], min_count=1,
                                           max_length=config["max_length"])
         vectorizer.save(os.path.join(run_dir, "vectorizer.json"))
+        # Export needs the class names without reloading the data.
+        config["class_names"] = list(data.class_names)
         rd.save_config(run_dir, config)
     else:
         vectorizer = TextVectorizer.load(os.path.join(run_dir, "vectorizer.json"))
@@ -132,7 +134,7 @@ def train(config, strategy=None, log=print):
     if chief:
         probe_idx = probes.select_probes(data.test_labels, config["probe_examples"], seed=config["seed"])
         probe_texts = [data.test_texts[i] for i in probe_idx]
-        probe_ids, _ = vectorizer(tf.constant(probe_texts))
+        probe_ids, _ = vectorizer(tf.constant(probe_texts, dtype=tf.string))
         callbacks.append(cb.ResumableTensorBoard(run_dir, update_freq=max(config["attention_every"], 1) or 50,
                                                  write_graph=False, profile_batch=0))
         if probe_idx:

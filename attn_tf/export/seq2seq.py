@@ -1,0 +1,139 @@
+"""The `translate` signature of seq2seq runs (seq2seq_gru, seq2seq_transformer), also `serving_default`.
+
+    text: tf.string [B]  ->  {
+      "translation":     string  [B]             the output text ("" for an empty input),
+      "tokens":          string  [B, T_out]      output tokens, "[END]" included, "" padding,
+      "source_tokens":   string  [B, S]          the model's source tokens (case-folded,
+                                                 truncated to max_length), "" padding,
+      "cross_attention": float32 [B, T_out, S]   row t: the attention over the source tokens
+                                                 when output token t was produced (zeros on
+                                                 padding), seq2seq_transformer: the last
+                                                 decoder block, mean over heads,
+    }
+
+T_out is the longest output of the request (at most max_length + 1) and S its
+longest source; clients trim rows with the "" padding of `tokens` and
+`source_tokens` (also needed with server-side batching, which pads [B, T]
+outputs to the longest request of the merged batch). Decoding (greedy, or
+beam search with the run's --beam-size) is one tf.while_loop inside the
+signature (`attn_tf.decoding`), with early exit when every row has finished.
+
+Empty input: a text without any source token (empty or white space only)
+is not decoded: translation "", no output tokens, zero attention. If every
+text of a request is empty, T_out is 0 and S is 1 (one "" source token). An
+empty request (B = 0) gives empty outputs. Invalid UTF-8 bytes become U+FFFD
+(an unknown token), never an error.
+
+Registered in `attn_tf.export.EXPORTERS`; `export_run(run_dir, ...,
+beam_size=K)` overrides the run's beam size (used by bench/decode_throughput.py).
+"""
+
+import numpy as np
+
+from attn_tf.export.run import MODEL, ExportError
+
+SIGNATURE = "translate"
+INPUT = "text"
+OUTPUTS = ("translation", "tokens", "source_tokens", "cross_attention")
+SOURCE_VOCAB = "source_vocab.json"
+TARGET_VOCAB = "target_vocab.json"
+REQUIRED_FILES = (MODEL, SOURCE_VOCAB, TARGET_VOCAB)
+
+
+class Seq2SeqExport:
+    """What export_run needs: the archive to write, warmup requests, a description."""
+
+    signature_name = "serving_default"
+
+    def __init__(self, archive, serve, warmup_inputs, description):
+        self.archive = archive
+        self.serve = serve
+        self.warmup_inputs = warmup_inputs
+        self.description = description
+
+
+def make_translate_fn(model, source_vocab, target_vocab, max_length, beam_size=1, length_penalty=0.6):
+    """The traced tf.function behind `translate` (also used in memory by tests and the benchmark)."""
+    import tensorflow as tf
+
+    from attn_tf.decoding import decode
+    from attn_tf.decoding.greedy import at_least_one_column
+
+    source_length = source_vocab.max_length
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT)])
+    def translate(text):
+        ids, _ = source_vocab.encode(text)
+        ids = at_least_one_column(ids)  # as decode() does: S >= 1 even if every text is empty
+        # The ids and the tokens have the same width: the longest kept row (at least 1).
+        source_tokens = source_vocab.tokenize(text)[:, :source_length].to_tensor(
+            default_value="", shape=tf.shape(ids))
+        out = decode(model, ids, max_length, beam_size=beam_size, length_penalty=length_penalty)
+        return {
+            "translation": target_vocab.decode(out["ids"]),
+            "tokens": target_vocab.id_to_token(out["ids"]),
+            "source_tokens": source_tokens,
+            "cross_attention": tf.cast(out["attention"], tf.float32),
+        }
+
+    return translate
+
+
+def warmup_texts(source_vocab):
+    """A few requests for assets.extra/tf_serving_warmup_requests."""
+    vocab = [t for t in source_vocab.vocabulary[4:] if t.strip()] or ["a"]
+    sep = source_vocab.separator
+    short = sep.join(vocab[:5])
+    longer = sep.join((vocab * 4)[: min(source_vocab.max_length, 24)])
+    return [[short], [short, "", longer, sep.join(vocab[:2])], [longer] * 8]
+
+
+def load_vocabularies(run):
+    from attn_tf.data import DataError
+    from attn_tf.data.seq2seq_vocab import SequenceVocabulary
+
+    try:
+        return (SequenceVocabulary.load(run.file(SOURCE_VOCAB)), SequenceVocabulary.load(run.file(TARGET_VOCAB)))
+    except DataError as e:
+        raise ExportError(str(e)) from e
+
+
+def build(run, log=print, beam_size=None, length_penalty=None):
+    """Builds the export archive of a seq2seq run (model.keras + the two vocabularies)."""
+    import keras
+
+    import attn_tf.models.seq2seq_gru  # noqa: F401  (registers the model classes)
+    import attn_tf.models.seq2seq_transformer  # noqa: F401
+    from attn_tf.training.seq2seq_trainer import LENGTH_PENALTY, decode_max_length
+
+    run.require(*REQUIRED_FILES)
+    source_vocab, target_vocab = load_vocabularies(run)
+    model = run.load_keras_model()
+    beam = int(beam_size if beam_size is not None else run.config.get("beam_size", 1))
+    if beam < 1:
+        raise ExportError("beam size must be >= 1, got %d" % beam)
+    penalty = LENGTH_PENALTY if length_penalty is None else float(length_penalty)
+    max_length = decode_max_length(run.config)
+    translate = make_translate_fn(model, source_vocab, target_vocab, max_length, beam_size=beam,
+                                  length_penalty=penalty)
+    translate.get_concrete_function()
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(source_vocab)
+    archive.track(target_vocab)
+    archive.add_endpoint(SIGNATURE, translate)  # the first endpoint is also "serving_default"
+    warmup = [{INPUT: np.array(batch, dtype=object)} for batch in warmup_texts(source_vocab)]
+    spec = translate.get_concrete_function().structured_outputs
+    description = {
+        "signature": "serving_default",
+        "signatures": ["serving_default", SIGNATURE],
+        "inputs": {INPUT: "string [None]"},
+        "outputs": {k: "%s %s" % (v.dtype.name, v.shape.as_list()) for k, v in sorted(spec.items())},
+        "beam_size": beam,
+        "length_penalty": penalty if beam > 1 else None,
+        "max_output_length": max_length,
+        "max_source_length": source_vocab.max_length,
+    }
+    log("Seq2seq export: %s decoding, at most %d output tokens" % (
+        "greedy" if beam == 1 else "beam search (%d beams)" % beam, max_length))
+    return Seq2SeqExport(archive, translate, warmup, description)
