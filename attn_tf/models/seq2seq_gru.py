@@ -21,11 +21,26 @@ Decoding API (used by `attn_tf.decoding`, the same for every seq2seq model):
     logits, state, attention = model.decode_step(tokens [B], state, enc, step)
         # logits [B, V] float32, attention [B, S] (the cross-attention row)
 
+`enc["shared"]` (if present) holds batch-independent tensors (weights read
+once before the decoding loop); beam search does not tile it.
+
+Inference path. Training and teacher-forced evaluation (`call`) run the Keras
+layers. `encode(training=False)` and `decode_step` compute the same function
+with a few fused TensorFlow ops on the same weights, because a decoding loop
+on a CPU is bound by the number of ops per step: both GRU directions run in
+one `tf.while_loop` with the input projections computed before the loop, the
+attention keys (`W2 m_s + b`) are projected once per source instead of once
+per step, and the variables are read once before the loop. Tests check that
+both paths give the same logits and attention.
+
 Masks are explicit (`source_ids != 0`); no Keras mask reaches the logits, so
 the loss and accuracy are masked by the trainer (`attn_tf.metrics.masked`).
 """
 
+import math
+
 import keras
+import tensorflow as tf
 from keras import layers, ops
 
 from attn_tf.layers import AdditiveAttention, DotProductAttention
@@ -84,12 +99,118 @@ class Seq2SeqGRU(keras.Model):
 
     # ------------------------------------------------------------------ pieces
     def encode(self, source_ids, training=False):
+        """Encodes `source_ids [B, S]`: {"memory" [B, S, 2u], "source_mask" [B, S], "state" [B, 2u], ...}.
+
+        With `training=False` this is the fused inference path (same result as the layers).
+        """
+        if training:
+            return self.encode_layers(source_ids, training=True)
+        return self._encode_fused(source_ids)
+
+    def encode_layers(self, source_ids, training=False):
+        """The encoder through the Keras layers (training, `call`)."""
         source_ids = ops.cast(source_ids, "int32")
         mask = ops.not_equal(source_ids, 0)
         x = self.embedding_dropout(self.source_embedding(source_ids), training=training)
         memory, forward, backward = self.encoder(x, mask=mask, training=training)
         state = self.bridge(ops.concatenate([forward, backward], axis=-1))
         return {"memory": memory, "source_mask": mask, "state": state}
+
+    # ------------------------------------------------------------------ fused inference path
+    @staticmethod
+    def _gru_weights(cell):
+        kernel = tf.cast(tf.convert_to_tensor(cell.kernel), tf.float32)
+        recurrent = tf.cast(tf.convert_to_tensor(cell.recurrent_kernel), tf.float32)
+        bias = tf.cast(tf.convert_to_tensor(cell.bias), tf.float32)  # [2, 3u]: input, recurrent (reset_after)
+        return kernel, recurrent, bias[0], bias[1]
+
+    @staticmethod
+    def _gru_update(x_proj, h_proj, h):
+        """Keras GRU (reset_after=True, sigmoid/tanh) from the projected input and state."""
+        xz, xr, xh = tf.split(x_proj, 3, axis=-1)
+        hz, hr, hh = tf.split(h_proj, 3, axis=-1)
+        z = tf.sigmoid(xz + hz)
+        r = tf.sigmoid(xr + hr)
+        n = tf.tanh(xh + r * hh)
+        return z * h + (1.0 - z) * n
+
+    def _encode_fused(self, source_ids):
+        source_ids = tf.cast(source_ids, tf.int32)
+        mask = tf.not_equal(source_ids, 0)
+        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        x = tf.gather(tf.cast(tf.convert_to_tensor(self.source_embedding.embeddings), tf.float32), source_ids)
+        fk, fr, fbi, fbr = self._gru_weights(self.encoder.forward_layer.cell)
+        bk, br, bbi, bbr = self._gru_weights(self.encoder.backward_layer.cell)
+        # The backward direction reads each source reversed within its length,
+        # so both directions are right-padded and run in one loop.
+        x_back = tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0)
+        proj = tf.stack([tf.einsum("bse,eg->bsg", x, fk) + fbi, tf.einsum("bse,eg->bsg", x_back, bk) + bbi])
+        proj = tf.transpose(proj, [2, 0, 1, 3])  # [S, 2, B, 3u]
+        recurrent = tf.stack([fr, br])  # [2, u, 3u]
+        recurrent_bias = tf.stack([fbr, bbr])[:, None, :]  # [2, 1, 3u]
+        steps_mask = tf.transpose(mask)[:, None, :, None]  # [S, 1, B, 1]
+        batch, src_len = tf.shape(source_ids)[0], tf.shape(source_ids)[1]
+
+        def body(t, h, outputs):
+            new = self._gru_update(proj[t], tf.matmul(h, recurrent) + recurrent_bias, h)
+            h = tf.where(steps_mask[t], new, h)  # padding keeps the state
+            return t + 1, h, outputs.write(t, h)
+
+        _, h, outputs = tf.while_loop(
+            lambda t, h, o: t < src_len, body,
+            (tf.constant(0), tf.zeros([2, batch, self.units], tf.float32),
+             tf.TensorArray(tf.float32, size=src_len, element_shape=tf.TensorShape([2, None, self.units]))))
+        outputs = tf.cond(src_len > 0, outputs.stack,
+                          lambda: tf.zeros([0, 2, batch, self.units], tf.float32))  # [S, 2, B, u]
+        forward = tf.transpose(outputs[:, 0], [1, 0, 2])
+        backward = tf.reverse_sequence(tf.transpose(outputs[:, 1], [1, 0, 2]), lengths, seq_axis=1, batch_axis=0)
+        memory = tf.concat([forward, backward], axis=-1)
+        # Padded steps of the layers' outputs differ (they are never attended to): zero them.
+        memory = memory * tf.cast(mask, tf.float32)[:, :, None]
+        bridge_kernel = tf.cast(tf.convert_to_tensor(self.bridge.kernel), tf.float32)
+        bridge_bias = tf.cast(tf.convert_to_tensor(self.bridge.bias), tf.float32)
+        state = tf.tanh(tf.matmul(tf.concat([h[0], h[1]], axis=-1), bridge_kernel) + bridge_bias)
+        shared = self._decoder_weights()
+        enc = {"memory": memory, "source_mask": mask, "state": state, "shared": shared}
+        if self.attention_type == "additive":
+            enc["keys"] = tf.einsum("bsd,du->bsu", memory, shared["key_kernel"]) + shared["key_bias"]
+        elif self.attention_type == "general":
+            enc["keys"] = tf.einsum("bsd,qd->bsq", memory, shared["general_kernel"])  # m W^T
+        return enc
+
+    def _decoder_weights(self):
+        def f(v):
+            return tf.cast(tf.convert_to_tensor(v), tf.float32)
+
+        kernel, recurrent, bias_in, bias_rec = self._gru_weights(self.decoder.cell)
+        w = {"embedding": f(self.target_embedding.embeddings), "kernel": kernel, "recurrent": recurrent,
+             "bias_in": bias_in, "bias_rec": bias_rec,
+             "combine_kernel": f(self.combine.kernel), "combine_bias": f(self.combine.bias),
+             "out_kernel": f(self.output_projection.kernel), "out_bias": f(self.output_projection.bias)}
+        att = self.attention
+        if self.attention_type == "additive":
+            w.update(query_kernel=f(att.query_dense.kernel), key_kernel=f(att.key_dense.kernel), v=f(att.v),
+                     key_bias=f(att.key_dense.bias) if att.use_bias else tf.zeros([self.attention_units]))
+        elif self.attention_type == "general":
+            w["general_kernel"] = f(att.kernel)
+        return w
+
+    def _fused_attention(self, h, enc):
+        """Attention of one query row per example: h [B, D] -> (context [B, D], weights [B, S])."""
+        w, memory = enc["shared"], enc["memory"]
+        if self.attention_type == "additive":
+            hidden = tf.tanh(tf.matmul(h, w["query_kernel"])[:, None, :] + enc["keys"])
+            scores = tf.linalg.matvec(hidden, w["v"][None, :])
+        elif self.attention_type == "general":
+            scores = tf.linalg.matvec(enc["keys"], h)
+        else:
+            scores = tf.linalg.matvec(memory, h)
+            if self.attention_type == "scaled":
+                scores = scores * (1.0 / math.sqrt(float(memory.shape[-1])))
+        mask = enc["source_mask"]
+        weights = tf.nn.softmax(tf.where(mask, scores, -1e9), axis=-1)
+        weights = tf.where(mask, weights, 0.0)
+        return tf.linalg.matvec(memory, weights, transpose_a=True), weights
 
     def _attend(self, h, enc, training=False):
         context, weights = self.attention(h, enc["memory"], value_mask=enc["source_mask"],
@@ -106,7 +227,7 @@ class Seq2SeqGRU(keras.Model):
 
     def call(self, inputs, training=None):
         source_ids, target_in = inputs
-        enc = self.encode(source_ids, training=training)
+        enc = self.encode_layers(source_ids, training=training)
         logits, _ = self.decode_sequence(target_in, enc, training=training)
         return logits
 
@@ -115,15 +236,22 @@ class Seq2SeqGRU(keras.Model):
         return enc["state"]
 
     def decode_step(self, tokens, state, enc, step=None):
-        """One step: tokens [B] -> (logits [B, V], new state, attention [B, S])."""
-        y = self.target_embedding(ops.cast(tokens, "int32"))
-        h, _ = self.decoder.cell(y, [state], training=False)
-        logits, weights = self._attend(ops.expand_dims(h, 1), enc)
-        return logits[:, 0], h, weights[:, 0]
+        """One step: tokens [B] -> (logits [B, V], new state [B, 2u], attention [B, S]).
+
+        `enc` must come from `encode(training=False)` (the fused path).
+        """
+        w = enc["shared"]
+        y = tf.gather(w["embedding"], tf.cast(tokens, tf.int32))
+        h = self._gru_update(tf.matmul(y, w["kernel"]) + w["bias_in"],
+                             tf.matmul(state, w["recurrent"]) + w["bias_rec"], state)
+        context, weights = self._fused_attention(h, enc)
+        hidden = tf.tanh(tf.matmul(tf.concat([context, h], axis=-1), w["combine_kernel"]) + w["combine_bias"])
+        logits = tf.matmul(hidden, w["out_kernel"]) + w["out_bias"]
+        return logits, h, weights
 
     def attention_maps(self, source_ids, target_in):
         """Teacher-forced attention for logging: {"cross": [B, 1, 1, T, S]} (one layer, one head)."""
-        enc = self.encode(source_ids)
+        enc = self.encode_layers(source_ids)
         logits, weights = self.decode_sequence(target_in, enc)
         return {"logits": logits, "cross": weights[:, None, None]}
 

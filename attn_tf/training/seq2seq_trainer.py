@@ -89,6 +89,12 @@ def make_pair_dataset(source_ids, target_ids, batch_size, shuffle, seed=0):
         bucket_boundaries=list(BUCKETS), bucket_batch_sizes=[batch_size] * (len(BUCKETS) + 1),
         padded_shapes=([None], [None]))
     ds = ds.map(lambda s, t: ((s, t[:, :-1]), t[:, 1:]), num_parallel_calls=tf.data.AUTOTUNE)
+    # The number of batches is known (one partial batch per bucket at most):
+    # telling tf.data lets Keras show steps per epoch from the first epoch on.
+    lengths = np.maximum([len(a) for a in source_ids], [len(a) for a in target_ids]) if n else np.zeros([0])
+    bucket = np.searchsorted(np.asarray(BUCKETS), lengths, side="right")
+    batches = int(sum(-(-int(c) // batch_size) for c in np.bincount(bucket, minlength=len(BUCKETS) + 1)))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -414,7 +420,7 @@ def train_seq2seq(config, strategy=None, log=print):
     if initial_epoch < config["epochs"] and not (
             resumed_state and config.get("max_steps") and resumed_state["step"] >= config["max_steps"]):
         model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], initial_epoch=initial_epoch,
-                  callbacks=callbacks, verbose=config.get("verbose", 1))
+                  callbacks=callbacks, verbose=config.get("verbose", 1), shuffle=False)
     train_seconds = time.time() - start
     steps = int(model.optimizer.iterations.numpy())
 
@@ -452,6 +458,8 @@ def train_seq2seq(config, strategy=None, log=print):
                        steps)
     if chief and config.get("export", True):
         results["export"] = _export(run_dir, config, log)
+        with open(os.path.join(run_dir, "results.json"), "w") as f:
+            json.dump(results, f, indent=2)
     log("Test (%d held-out sources, %s): %s; token accuracy %.4f; after %d steps in %.0f s" % (
         len(rows), "greedy" if beam_size == 1 else "beam %d" % beam_size, _format_metrics(metrics),
         results["test_token_accuracy"], steps, train_seconds))
@@ -460,14 +468,6 @@ def train_seq2seq(config, strategy=None, log=print):
 
 
 def _export(run_dir, config, log):
-    try:
-        from attn_tf.export import export_run
-    except ImportError:
-        export_run = None
-    if export_run is not None:
-        return export_run(run_dir, base_dir=config.get("export_dir", "saved_models"), log=log)
-    from attn_tf.export.seq2seq import export_seq2seq, next_version_dir
+    from attn_tf.export import export_run
 
-    version_dir = next_version_dir(config.get("export_dir", "saved_models"), os.path.basename(run_dir.rstrip("/")))
-    export_seq2seq(run_dir, version_dir, log)
-    return version_dir
+    return export_run(run_dir, base_dir=config.get("export_dir", "saved_models"), log=log)

@@ -1,0 +1,32 @@
+"""Batched greedy and beam-search decoding of attn_tf seq2seq models.
+
+Both run as one `tf.while_loop` (no Python loop over steps), so the same code
+runs eagerly, inside `tf.function` and inside an exported SavedModel
+signature. Each returns a dict:
+
+    "ids"        int32 [B, T]      output ids, [END] included, [PAD] after it
+    "attention"  float32 [B, T, S] the cross-attention row of every output step
+                                   (zeros after [END])
+    "lengths"    int32 [B]         output ids per row, [END] included
+    "scores"     float32 [B]       sum of the log-probabilities of the ids
+
+`T` is the longest output of the batch (at most `max_length`). A row whose
+source is empty (all padding) is not decoded: no ids, zero attention, score 0.
+A batch of `[B, 0]` source ids (every source empty) is treated as `[B, 1]`
+padding, so its attention is `[B, 0, 1]`.
+`beam_search(..., beam_size=1)` returns exactly what `greedy_decode` returns.
+"""
+
+from attn_tf.decoding.beam import beam_search
+from attn_tf.decoding.greedy import greedy_decode
+
+
+def decode(model, source_ids, max_length, beam_size=1, **kwargs):
+    """Greedy for `beam_size == 1`, beam search otherwise."""
+    if int(beam_size) <= 1:
+        kwargs.pop("length_penalty", None)
+        return greedy_decode(model, source_ids, max_length, **kwargs)
+    return beam_search(model, source_ids, max_length, beam_size=beam_size, **kwargs)
+
+
+__all__ = ["beam_search", "decode", "greedy_decode"]

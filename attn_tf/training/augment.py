@@ -1,0 +1,176 @@
+"""Robustness remedies for train.py: noise augmentation and adversarial training.
+
+`augmented_training(config, data, vectorizer, model, train_model)` is called
+by the trainer when `--augment noise` or `--adversarial-training` is given and
+returns `(train_ds, extra_callbacks)`:
+
+* `--augment noise`: every epoch, each training example is, with probability
+  0.5, replaced by a noisy copy: one of 1 or 2 random character edits, 10%
+  word drops or 10% adjacent-word swaps (the perturbations of
+  `attn_tf.evaluation.perturb`, so training noise and the evaluation's random
+  noise are the same kinds). A new draw every epoch (seeded by --seed and the
+  epoch).
+* `--adversarial-training`: at the start of every epoch a callback computes
+  HotFlip-style perturbations with the current model for a random half of the
+  training examples and the epoch trains on the clean data plus these
+  adversarial copies (true labels). The flips are gradient-guided character
+  edits (`adversarial_typos`: the 10% most salient words each get the edit
+  with the largest first-order loss increase, no verification queries), so
+  they keep the label; word-level flips to arbitrary vocabulary words would
+  often invert it ("good" -> "bad") and teach wrong labels.
+
+The dataset is a `tf.data.Dataset.from_generator` of ready batches
+(ids int32 [b, max_length], labels int32 [b]) with a known cardinality. It is
+meant for the default and mirrored strategies (not multi_worker).
+"""
+
+import math
+
+import numpy as np
+
+NOISE_PROBABILITY = 0.5
+NOISE_CHOICES = ("char_1", "char_2", "drop_10", "swap_10")
+ADVERSARIAL_FRACTION = 0.5
+ADVERSARIAL_WORDS = 0.1
+
+
+class _State:
+    def __init__(self):
+        self.epoch = 0
+        self.adversarial = None  # (ids [K, T], labels [K]) for the current epoch
+
+
+def noisy_ids(tokens, clean_ids, vectorizer, rng, probability=NOISE_PROBABILITY, choices=NOISE_CHOICES):
+    """Ids with a random subset of rows replaced by noisy versions of their tokens."""
+    from attn_tf.evaluation import perturb
+
+    ids = clean_ids.copy()
+    rows = np.nonzero(rng.random(len(tokens)) < probability)[0]
+    if not len(rows):
+        return ids
+    kinds = rng.integers(0, len(choices), len(rows))
+    new_tokens = []
+    for r, k in zip(rows, kinds):
+        kind, amount = perturb.NOISE_CONFIGS[choices[k]]
+        fn = {"char": perturb.char_noise, "drop": perturb.word_drop, "swap": perturb.word_swap}[kind]
+        new_tokens.append(fn(tokens[r], amount, rng).tokens)
+    ids[rows] = perturb.tokens_to_ids(vectorizer, new_tokens, ids.shape[1])
+    return ids
+
+
+def adversarial_typos(adapter, vectorizer, tokens, ids, labels, rng, fraction=ADVERSARIAL_WORDS,
+                      batch_size=128):
+    """Gradient-guided character flips (HotFlip's flips, for a word-level model), first order only.
+
+    In each row the round(fraction * words) (at least one) most salient
+    editable words (|dL/de . e|, L = -log p_label) get one character edit
+    each: of the four edit kinds the one whose new token id has the largest
+    first-order loss increase (E_new - E_old) . dL/de is kept. A typo does not
+    change the label for a reader, so the copies keep their labels (unlike
+    word flips, which may turn "good" into "bad"). Returns the new ids.
+    """
+    from attn_tf.evaluation import attacks, perturb
+
+    emb_matrix = np.asarray(adapter.embedding_matrix.numpy(), np.float32)
+    out = ids.copy()
+    width = ids.shape[1]
+    for start in range(0, len(ids), batch_size):
+        rows = np.arange(start, min(start + batch_size, len(ids)))
+        grads, embs = attacks.loss_gradients(adapter, ids[rows], labels[rows], batch_size=batch_size)
+        sal = np.abs((grads * embs).sum(-1))
+        cand_rows, cand_pos, cand_tokens = [], [], []
+        for r, i in enumerate(rows):
+            toks = tokens[i][:width]
+            elig = [j for j, t in enumerate(toks) if perturb.editable(t) and t not in attacks.STOPWORDS]
+            if not elig:
+                continue
+            k = max(1, int(round(fraction * sum(perturb.is_word(t) for t in toks))))
+            for j in sorted(elig, key=lambda j: -sal[r, j])[:k]:
+                for kind in perturb.EDIT_KINDS:
+                    new, d = perturb.char_edit(toks[j], kind, rng)
+                    if d:
+                        cand_rows.append(r)
+                        cand_pos.append(j)
+                        cand_tokens.append(new)
+        if not cand_rows:
+            continue
+        new_ids = perturb.tokens_to_ids(vectorizer, [[t] for t in cand_tokens], 1)[:, 0]
+        cand_rows, cand_pos = np.array(cand_rows), np.array(cand_pos)
+        old_ids = ids[rows[cand_rows], cand_pos]
+        gain = ((emb_matrix[new_ids] - emb_matrix[old_ids]) * grads[cand_rows, cand_pos]).sum(-1)
+        best = {}
+        for c in np.argsort(-gain, kind="stable"):
+            best.setdefault((cand_rows[c], cand_pos[c]), c)
+        for (r, j), c in best.items():
+            out[rows[r], j] = new_ids[c]
+    return out
+
+
+def augmented_training(config, data, vectorizer, model, train_model):
+    """Returns (train dataset, extra callbacks) for --augment noise / --adversarial-training."""
+    import keras
+    import tensorflow as tf
+
+    from attn_tf.data import vectorize_numpy
+    from attn_tf.errors import UsageError
+
+    augment = config.get("augment", "none")
+    adversarial = bool(config.get("adversarial_training"))
+    if augment not in ("none", "noise"):
+        raise UsageError("--augment %s: unknown augmentation; choose none or noise" % augment)
+    if config.get("strategy") == "multi_worker":
+        raise UsageError("--augment/--adversarial-training are not supported with --strategy multi_worker")
+    seed = int(config.get("seed", 0))
+    batch_size = int(config["batch_size"])
+    texts = list(data.train_texts)
+    labels = np.asarray(data.train_labels, np.int32)
+    clean_ids = vectorize_numpy(texts, vectorizer)
+    tokens = vectorizer.tokens_for(texts)
+    n = len(texts)
+    n_adv = int(round(ADVERSARIAL_FRACTION * n)) if adversarial else 0
+    state = _State()
+    width = clean_ids.shape[1]
+
+    def epoch_batches():
+        epoch = state.epoch
+        rng = np.random.default_rng([seed, epoch, 7])
+        ids = noisy_ids(tokens, clean_ids, vectorizer, rng) if augment == "noise" else clean_ids
+        y = labels
+        if n_adv:
+            if state.adversarial is not None:
+                adv_ids, adv_y = state.adversarial
+            else:  # no callback ran yet (should not happen in fit): clean copies keep the size fixed
+                pick = rng.choice(n, n_adv, replace=False)
+                adv_ids, adv_y = clean_ids[pick], labels[pick]
+            ids = np.concatenate([ids, adv_ids])
+            y = np.concatenate([y, adv_y])
+        order = rng.permutation(len(ids))
+        for i in range(0, len(order), batch_size):
+            sel = order[i:i + batch_size]
+            yield ids[sel], y[sel]
+
+    ds = tf.data.Dataset.from_generator(
+        epoch_batches,
+        output_signature=(tf.TensorSpec([None, width], tf.int32), tf.TensorSpec([None], tf.int32)),
+    )
+    ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil((n + n_adv) / batch_size)))
+    ds = ds.prefetch(2)
+
+    class EpochState(keras.callbacks.Callback):
+        """Sets the epoch of the generator and, with adversarial training, refreshes the adversarial copies."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            state.epoch = epoch
+            if n_adv:
+                from attn_tf.evaluation.adapter import ClassifierAdapter
+
+                adapter = getattr(self, "_adapter", None)
+                if adapter is None:
+                    adapter = self._adapter = ClassifierAdapter(model)
+                rng = np.random.default_rng([seed, epoch, 11])
+                pick = rng.choice(n, n_adv, replace=False)
+                adv = adversarial_typos(adapter, vectorizer, [tokens[i] for i in pick], clean_ids[pick],
+                                        labels[pick], rng)
+                state.adversarial = (adv, labels[pick])
+
+    return ds, [EpochState()]

@@ -1,0 +1,91 @@
+"""train.py with seq2seq models, as a user runs it: short runs on a generated TSV of pairs."""
+
+import glob
+import json
+import os
+
+import pytest
+
+import train as train_script
+from s2s_synthetic import write_tsv
+from tb_plugin import metadata
+
+
+def _events(logdir):
+    from tensorboard.backend.event_processing import event_file_loader
+
+    out = []
+    for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+        for event in event_file_loader.EventFileLoader(path).Load():
+            for value in event.summary.value:
+                out.append((value.tag, event.step, value))
+    return out
+
+
+def _headers(run):
+    headers = {}
+    for tag, step, value in _events(os.path.join(run, "attention")):
+        blobs = value.tensor.string_val
+        header = metadata.decode_header(blobs[0])
+        arrays = [metadata.decode_array(b) for b in blobs[1:]]
+        headers[(tag, step)] = (header, arrays)
+    return headers
+
+
+def _run(tmp_path, *extra):
+    data = write_tsv(tmp_path / "copy.tsv", "copy", n=500)
+    code = train_script.main(["--data", str(data), "--logdir", str(tmp_path / "runs"), "--batch-size", "32",
+                              "--verbose", "0", "--probe-examples", "2", *extra])
+    assert code == 0
+    (run,) = glob.glob(str(tmp_path / "runs" / "*"))
+    return run
+
+
+def test_train_gru_on_pairs_logs_attention_and_exports(tmp_path):
+    run = _run(tmp_path, "--model", "seq2seq_gru", "--attention", "dot", "--epochs", "3",
+               "--attention-every", "20", "--export-dir", str(tmp_path / "saved"))
+    results = json.load(open(os.path.join(run, "results.json")))
+    assert results["model"] == "seq2seq_gru" and results["attention"] == "dot"
+    assert {"test_bleu", "test_chrf", "test_loss", "test_token_accuracy"} <= set(results)
+    assert 0 <= results["test_bleu"] <= 100
+    for name in ("model.keras", "source_vocab.json", "target_vocab.json", "config.json", "predictions.tsv"):
+        assert os.path.isfile(os.path.join(run, name)), name
+    assert results["export"]["path"].startswith(str(tmp_path / "saved"))
+    assert os.path.isfile(os.path.join(results["export"]["path"], "saved_model.pb"))
+
+    headers = _headers(run)
+    steps = sorted({s for (_, s) in headers})
+    assert steps[0] == 0 and steps[-1] == results["steps"] and len(steps) >= 3
+    header, arrays = headers[(metadata.probe_tag(0), steps[-1])]
+    (layer,) = header["layers"]
+    assert layer["kind"] == "cross" and layer["query"] == "target" and layer["key"] == "source"
+    assert header["tokens"]["target"][-1] == "[END]"
+    assert arrays[0].shape == (1, len(header["tokens"]["target"]), len(header["tokens"]["source"]))
+    assert abs(float(arrays[0].sum()) - arrays[0].shape[1]) < 0.05  # rows are distributions
+    assert header["label"] and header["prediction"] is not None
+
+    scalars = {tag for tag, _, _ in _events(os.path.join(run, "test"))}
+    assert {"test/bleu", "test/chrf", "test/loss", "test/token_accuracy"} <= scalars
+
+
+def test_train_transformer_logs_all_attention_kinds(tmp_path):
+    run = _run(tmp_path, "--model", "seq2seq_transformer", "--max-steps", "12", "--attention-every", "6",
+               "--max-length", "12", "--beam-size", "2", "--no-export")
+    results = json.load(open(os.path.join(run, "results.json")))
+    assert results["beam_size"] == 2 and results["steps"] == 12
+    header, arrays = _headers(run)[(metadata.probe_tag(1), 12)]
+    kinds = [(l["kind"], l["query"], l["key"]) for l in header["layers"]]
+    assert kinds == [("self", "source", "source")] * 2 + [("causal", "target_input", "target_input")] * 2 + \
+        [("cross", "target", "source")] * 2
+    t, s = len(header["tokens"]["target"]), len(header["tokens"]["source"])
+    assert header["tokens"]["target_input"][0] == "[START]"
+    assert [a.shape for a in arrays] == [(4, s, s)] * 2 + [(4, t, t)] * 2 + [(4, t, s)] * 2
+
+
+def test_bad_pairs_file_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("only one column\n")
+    code = train_script.main(["--model", "seq2seq_gru", "--data", str(bad), "--logdir", str(tmp_path / "runs")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "source<TAB>target" in err

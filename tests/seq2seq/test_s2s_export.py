@@ -1,0 +1,117 @@
+"""The exported `translate` signature: fresh-process load, same outputs as in memory, empty input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from s2s_synthetic import LETTERS, pairs
+
+TEXTS = [s for s, _ in pairs("copy", 12, seed=7)] + ["", "a", "   ", "l k j i h g f e", "A B C"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, copy_model):
+    from attn_tf.data.seq2seq_vocab import SequenceVocabulary
+    from attn_tf.export import export_run
+
+    run = tmp_path_factory.mktemp("run")
+    source = SequenceVocabulary(list(LETTERS), tokenizer="unicode_script", max_length=8)
+    target = SequenceVocabulary(list(LETTERS), tokenizer="unicode_script", max_length=8)
+    source.save(run / "source_vocab.json")
+    target.save(run / "target_vocab.json")
+    copy_model.save(run / "model.keras")
+    with open(run / "config.json", "w") as f:
+        json.dump({"model": "seq2seq_gru", "dataset": "copy", "max_length": 8, "beam_size": 1}, f)
+    base = run / "saved"
+    greedy = export_run(str(run), base_dir=str(base), log=lambda *a: None)
+    beam = export_run(str(run), base_dir=str(base), log=lambda *a: None, beam_size=3)
+    return {"run": run, "source": source, "target": target, "greedy": greedy, "beam": beam}
+
+
+FRESH = r"""
+import sys, json
+import numpy as np
+import tensorflow as tf
+import tensorflow_text  # registers the TF Text ops used by the signature
+assert not any(m == "attn_tf" or m.startswith("attn_tf.") for m in sys.modules)
+model = tf.saved_model.load(sys.argv[1])
+texts = json.loads(sys.argv[3])
+out = {}
+for key in ("serving_default", "translate"):
+    fn = model.signatures[key]
+    assert list(fn.structured_input_signature[1]) == ["text"], fn.structured_input_signature
+    res = fn(text=tf.constant(texts, tf.string))
+    for name, value in res.items():
+        out[key + "/" + name] = value.numpy()
+np.savez(sys.argv[2], **out)
+"""
+
+
+def _in_memory(copy_model, exported, beam_size):
+    from attn_tf.export.seq2seq import make_translate_fn
+
+    fn = make_translate_fn(copy_model, exported["source"], exported["target"], 9, beam_size=beam_size)
+    return {k: v.numpy() for k, v in fn(tf.constant(TEXTS)).items()}
+
+
+@pytest.mark.parametrize("kind,beam_size", [("greedy", 1), ("beam", 3)])
+def test_fresh_process_matches_in_memory(tmp_path, copy_model, exported, kind, beam_size):
+    info = exported[kind]
+    assert info["version"] == (1 if kind == "greedy" else 2)
+    assert info["beam_size"] == beam_size
+    assert set(info["outputs"]) == {"translation", "tokens", "source_tokens", "cross_attention"}
+    npz = tmp_path / "out.npz"
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+    subprocess.run([sys.executable, "-c", FRESH, info["path"], str(npz), json.dumps(TEXTS)],
+                   check=True, env=env, timeout=300)
+    loaded = np.load(npz, allow_pickle=True)
+    expected = _in_memory(copy_model, exported, beam_size)
+    for key in ("serving_default", "translate"):
+        for name in ("translation", "tokens", "source_tokens"):
+            np.testing.assert_array_equal(loaded[key + "/" + name], expected[name])
+        np.testing.assert_allclose(loaded[key + "/cross_attention"], expected["cross_attention"], atol=1e-5)
+    # the model really copies, and the strings line up with the attention rows
+    translations = [t.decode() for t in expected["translation"]]
+    expected_copies = [s for s, _ in pairs("copy", 12, seed=7)]
+    assert sum(a == b for a, b in zip(translations, expected_copies)) >= 10
+    b, t_out, s = expected["cross_attention"].shape
+    assert expected["tokens"].shape == (b, t_out) and expected["source_tokens"].shape == (b, s)
+
+
+def test_empty_and_odd_inputs(copy_model, exported):
+    out = _in_memory(copy_model, exported, 1)
+    for i, text in enumerate(TEXTS):
+        if not text.strip():
+            assert out["translation"][i] == b""
+            assert (out["tokens"][i] == b"").all() and (out["source_tokens"][i] == b"").all()
+            assert (out["cross_attention"][i] == 0).all()
+    upper = TEXTS.index("A B C")  # case-folded like the training data
+    assert out["translation"][upper] == b"a b c"
+    assert list(out["source_tokens"][upper][:3]) == [b"a", b"b", b"c"]
+    row = list(out["tokens"][upper])
+    assert row[:4] == [b"a", b"b", b"c", b"[END]"] and all(t == b"" for t in row[4:])
+
+    from attn_tf.export.seq2seq import make_translate_fn
+
+    fn = make_translate_fn(copy_model, exported["source"], exported["target"], 9)
+    all_empty = fn(tf.constant(["", " "]))
+    assert all_empty["translation"].numpy().tolist() == [b"", b""]
+    assert all_empty["cross_attention"].shape == (2, 0, 1)
+    nothing = fn(tf.constant([], tf.string))
+    assert nothing["translation"].shape == (0,)
+    bad_utf8 = fn(tf.constant([b"a \xff b"]))
+    assert bad_utf8["translation"].numpy()[0].startswith(b"a")
+
+
+def test_export_layout_and_warmup(exported):
+    path = exported["greedy"]["path"]
+    assert os.path.isfile(os.path.join(path, "saved_model.pb"))
+    assert os.path.isfile(os.path.join(path, "assets.extra", "tf_serving_warmup_requests"))
+    from attn_tf.export import graph_ops
+
+    assert not graph_ops.gpu_only_ops(graph_ops.saved_model_ops(path))

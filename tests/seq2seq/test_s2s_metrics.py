@@ -1,0 +1,51 @@
+"""WER / PER (multi-reference), BLEU / chrF, masked loss and accuracy."""
+
+import numpy as np
+import pytest
+
+from attn_tf.metrics import bleu, chrf, edit_distance, evaluate, phoneme_error_rate, word_error_rate
+
+
+def test_edit_distance():
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance([], ["a"]) == 1
+    assert edit_distance(["a", "b"], ["a", "b"]) == 0
+
+
+def test_wer_and_per_use_the_closest_reference():
+    hyps = ["R EH D", "K AE T", "D AO G Z", ""]
+    refs = [["R IY D", "R EH D"], ["K AE T"], ["D AO G"], ["AH"]]
+    assert word_error_rate(hyps, refs) == pytest.approx(0.5)
+    # errors: 0 + 0 + 1 insertion + 1 deletion over 3 + 3 + 3 + 1 phonemes
+    assert phoneme_error_rate(hyps, refs) == pytest.approx(2 / 10)
+    assert word_error_rate([], []) == 0.0
+    with pytest.raises(ValueError):
+        word_error_rate(["a"], [[]])
+
+
+def test_bleu_and_chrf():
+    refs = [["the cat sat on the mat."], ["a dog barks.", "the dog barks."]]
+    assert bleu(["the cat sat on the mat.", "the dog barks."], refs) == pytest.approx(100.0)
+    assert bleu(["The Cat sat on the mat.", "the dog barks."], refs) == pytest.approx(100.0)  # case-insensitive
+    low = bleu(["a mat.", "cats."], refs)
+    assert 0.0 <= low < 30.0
+    assert chrf(["the cat sat on the mat.", "a dog barks."], refs) == pytest.approx(100.0)
+    got = evaluate(("bleu", "chrf"), ["a dog barks."], [["a dog barks."]])
+    assert set(got) == {"bleu", "chrf"}
+
+
+def test_masked_loss_and_accuracy_ignore_padding():
+    from attn_tf.metrics.masked import MaskedAccuracy, masked_sparse_crossentropy
+
+    y = np.array([[5, 6, 0, 0]], np.int32)
+    logits = np.full((1, 4, 8), -10.0, np.float32)
+    logits[0, 0, 5] = 10.0
+    logits[0, 1, 7] = 10.0  # wrong
+    logits[0, 2:, 1] = 10.0  # padding positions: anything
+    acc = MaskedAccuracy()
+    acc.update_state(y, logits)
+    assert float(acc.result()) == pytest.approx(0.5)
+    loss = float(masked_sparse_crossentropy(y, logits))
+    padded = np.concatenate([logits, np.full((1, 3, 8), 50.0, np.float32)], axis=1)
+    y_padded = np.concatenate([y, np.zeros((1, 3), np.int32)], axis=1)
+    assert float(masked_sparse_crossentropy(y_padded, padded)) == pytest.approx(loss, rel=1e-6)
