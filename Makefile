@@ -34,6 +34,10 @@ test: setup browser data
 
 bench: setup
 	$(PY) bench/train_throughput.py
+	$(PY) bench/plugin_latency.py
+	$(PY) bench/serving_latency.py
+	$(PY) bench/evaluation_time.py
+	$(PY) bench/decode_throughput.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -87,7 +87,7 @@ def single_weight(adapter, ids, probs, attention, seed=0, batch_size=256):
     }
 
 
-def many_weights(adapter, ids, probs, attention, seed=0, rows_per_batch=2048, orders=_ORDERS):
+def many_weights(adapter, ids, probs, attention, seed=0, token_budget=131072, orders=_ORDERS):
     """Fraction of tokens removed (at the attention layer) before the decision flips, per order."""
     rng = np.random.default_rng(seed)
     ids = np.asarray(ids, np.int32)
@@ -95,7 +95,7 @@ def many_weights(adapter, ids, probs, attention, seed=0, rows_per_batch=2048, or
     pred = probs.argmax(-1)
     frac = {o: np.full(n, np.nan) for o in orders}
     t_full = ids.shape[1]
-    for idx in length_batches(real_lengths(ids), max(1, rows_per_batch // t_full)):
+    for idx in length_batches(real_lengths(ids), max(1, token_budget // (t_full * t_full))):
         sub = trim(ids[idx])
         b, t = sub.shape
         mask = sub != PAD_ID

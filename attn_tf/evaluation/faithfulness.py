@@ -51,7 +51,7 @@ def _random_permutations(mask, num, rng):
     return np.argsort(keys, axis=-1)
 
 
-def permutation(adapter, ids, probs, attention, num_permutations=100, seed=0, rows_per_batch=4096):
+def permutation(adapter, ids, probs, attention, num_permutations=100, seed=0, token_budget=262144):
     """Median over permutations of mean_c |delta p_c| per instance, and max attention.
 
     Returns dict with "median_delta" [N], "max_attention" [N].
@@ -59,7 +59,8 @@ def permutation(adapter, ids, probs, attention, num_permutations=100, seed=0, ro
     rng = np.random.default_rng(seed)
     ids = np.asarray(ids, np.int32)
     med = np.zeros(len(ids))
-    batch = max(1, rows_per_batch // num_permutations)
+    # rows x tokens per call bounded, so long inputs (e.g. 256 tokens) stay within memory
+    batch = max(1, token_budget // (num_permutations * ids.shape[1]))
     for idx in length_batches(real_lengths(ids), batch):
         sub = trim(ids[idx])
         t = sub.shape[1]
@@ -138,7 +139,7 @@ def _adversary_fn(adapter, steps, lr, penalty, tolerance):
 
 
 def adversarial_attention(adapter, ids, probs, attention, restarts=5, steps=500, lr=0.01, penalty=500.0,
-                          tolerance=0.01, epsilon=0.05, seed=0, rows_per_batch=1024):
+                          tolerance=0.01, epsilon=0.05, seed=0, token_budget=65536):
     """J&W's adversarial attention search, batched over instances and restarts.
 
     Returns dict: "jsd" [N] (max JSD over the kept candidates; NaN if none
@@ -156,7 +157,7 @@ def adversarial_attention(adapter, ids, probs, attention, restarts=5, steps=500,
     out_jsd = np.full(n, np.nan)
     out_delta = np.full(n, np.nan)
     out_att = np.zeros((n, t_full), np.float32)
-    batch = max(1, rows_per_batch // restarts)
+    batch = max(1, token_budget // (restarts * t_full))
     for idx in length_batches(real_lengths(ids), batch):
         sub = trim(ids[idx])
         b, t = sub.shape

@@ -103,7 +103,7 @@ def _ig_fn(adapter, steps):
     return tf.function(fn, input_signature=[_IDS, tf.TensorSpec([None], tf.int32)], reduce_retracing=True)
 
 
-def integrated_gradients(adapter, ids, target=None, steps=50, rows_per_batch=1024):
+def integrated_gradients(adapter, ids, target=None, steps=50, token_budget=65536):
     """Integrated gradients [N, T] towards `target` (default: the predicted class).
 
     Returns (ig, completeness) where completeness = p_c(e) - p_c(e') per
@@ -114,7 +114,7 @@ def integrated_gradients(adapter, ids, target=None, steps=50, rows_per_batch=102
         target = adapter.predict(ids)[0].argmax(-1)
     target = np.asarray(target, np.int32)
     fn = _compiled(adapter, ("ig", steps), lambda: _ig_fn(adapter, steps))
-    batch = max(1, rows_per_batch // steps)
+    batch = max(1, token_budget // (steps * ids.shape[1]))
     ig = np.zeros(ids.shape, np.float64)
     delta = np.zeros(len(ids), np.float64)
     for idx in length_batches(real_lengths(ids), batch):

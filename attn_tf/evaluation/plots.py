@@ -171,6 +171,8 @@ def transformer(art, path):
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
     for ax, ref in zip(axes, ("blankout", "gradient")):
         for kind, vals in r[ref].items():
+            if kind.endswith("_flow_subset"):
+                continue
             if any(v is not None for v in vals):
                 ax.plot(range(1, len(vals) + 1), [np.nan if v is None else v for v in vals], marker="o",
                         label=kind)

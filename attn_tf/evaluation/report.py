@@ -209,17 +209,19 @@ def markdown(results, plot_paths=None, compare=None):
         w("")
         w("### Raw attention, rollout and flow (Abnar & Zuidema 2020)")
         w("")
-        w("Mean per-instance Spearman rho per layer (flow on %d short instances)." % sec["flow_instances"])
+        w("Mean per-instance Spearman rho per layer. Flow is computed on %d short instances; raw and rollout "
+          "on that subset are given in the last columns." % sec["flow_instances"])
         w("")
-        w("| reference | layer | raw | rollout | flow |")
-        w("|---|---|---|---|---|")
+        w("| reference | layer | raw | rollout | flow (subset) | raw / rollout (subset) |")
+        w("|---|---|---|---|---|---|")
         for r in ("blankout", "gradient"):
             for l in range(sec["num_layers"]):
-                w("| %s | %d | %s | %s | %s |" % (r, l + 1, _f(sec[r]["raw"][l]), _f(sec[r]["rollout"][l]),
-                                                   _f(sec[r]["flow"][l])))
+                w("| %s | %d | %s | %s | %s | %s / %s |" % (
+                    r, l + 1, _f(sec[r]["raw"][l]), _f(sec[r]["rollout"][l]), _f(sec[r]["flow"][l]),
+                    _f(sec[r]["raw_flow_subset"][l]), _f(sec[r]["rollout_flow_subset"][l])))
         for k, v in ref.AZ_SPEARMAN.items():
-            w("| A&Z %s (%s) | | %.2f | %.2f | %.2f |" % (k.split("_")[0], v["setting"], v["raw"], v["rollout"],
-                                                        v["flow"]))
+            w("| A&Z %s (%s) | | %.2f | %.2f | %.2f | |" % (k.split("_")[0], v["setting"], v["raw"],
+                                                           v["rollout"], v["flow"]))
     w("")
     w("## Robustness")
     attacks_present = [a for a in ("deepwordbug", "hotflip") if s.get(a) and not _skipped(s.get(a))]

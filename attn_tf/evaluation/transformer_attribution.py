@@ -11,7 +11,9 @@ token t for the prediction is read from
            costs n^2 max-flow problems per layer).
 Each is compared per instance with Spearman rho against blank-out (signed drop
 of p_c when the token is replaced by [UNK]) and against the input gradient
-(J&W's g without holding the attention); mean over instances per layer.
+(J&W's g without holding the attention); mean over instances per layer. Flow
+is averaged over its subset only; raw and rollout are also given on that
+subset (`*_flow_subset`).
 
 Rollout and flow come from `tb_plugin.flows` (the Attention tab's code).
 """
@@ -77,6 +79,9 @@ def evaluate(adapter, ids, probs, blankout, gradient, flow_samples=20, flow_max_
         summary[ref] = {}
         for kind, arr in kinds.items():
             summary[ref][kind] = [metrics.summarize(arr[:, l])["mean"] for l in range(num_layers)]
+        for kind in ("raw", "rollout"):  # on the instances flow was computed for, to compare like with like
+            summary[ref][kind + "_flow_subset"] = [
+                metrics.summarize(rho[ref][kind][flow_candidates, l])["mean"] for l in range(num_layers)]
     summary["flow_instances"] = int(len(flow_candidates)) if _flow is not None else 0
     summary["num_layers"] = num_layers
     return {"summary": summary, "rho": rho}
