@@ -8,7 +8,7 @@ defaults to <model>-<dataset>), with the tokenizer, vocabulary and class names
 inside the SavedModel and warmup requests in assets.extra/, then rewrites
 saved_models/models.config and writes saved_models/batching_parameters.txt if
 absent. Command line: `python -m attn_tf.export RUN_DIR [--name NAME]
-[--base-dir saved_models]`. Serving guide: README.md "Serve with TF Serving".
+[--base-dir saved_models]`. Serving guide: README.md, section 'Serve with TF Serving'.
 
 One module per kind of model builds its signature; EXPORTERS maps a run's
 config["model"] to it. A module provides

@@ -14,7 +14,7 @@ def build_parser():
         prog="python -m attn_tf.export",
         description="Export a finished training run as a TF Serving SavedModel: "
                     "<base-dir>/<name>/<next version>/, plus <base-dir>/models.config and "
-                    "<base-dir>/batching_parameters.txt. See README.md "Serve with TF Serving".")
+                    "<base-dir>/batching_parameters.txt. See README.md, section 'Serve with TF Serving'.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory made by train.py (runs/...)")
     p.add_argument("--name", default=None,
                    help="model name in TF Serving (default: <model>-<dataset> of the run)")

@@ -11,7 +11,7 @@
 
 T is the run's max_length. Texts without any token (empty, whitespace only):
 token_count 0, uniform probabilities (1/C each), label "" and all-zero
-attention, never a confident answer; see README.md "Serve with TF Serving". Invalid UTF-8 bytes
+attention, never a confident answer; see README.md, section 'Serve with TF Serving'. Invalid UTF-8 bytes
 are replaced by U+FFFD before tokenization (never an error).
 """
 

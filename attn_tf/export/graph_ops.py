@@ -10,7 +10,7 @@ that a model exported with TF 2.21 can be served by a model server built on that
     PYTHONPATH=. /tmp/tf220/bin/python -m attn_tf.export.graph_ops saved_models/*/[0-9]*
 
 (only tensorflow and tensorflow_text are imported). VERIFIED_WITH_TF_2_20 below lists the ops
-checked that way (README.md "Serve with TF Serving"); tests/export fails when an export uses an op outside it.
+checked that way (README.md, section 'Serve with TF Serving'); tests/export fails when an export uses an op outside it.
 """
 
 import os

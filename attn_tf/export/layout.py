@@ -18,7 +18,7 @@ import tempfile
 
 MODELS_CONFIG = "models.config"
 BATCHING_FILE = "batching_parameters.txt"
-CONTAINER_ROOT = "/models"  # where the docker command in README.md "Serve with TF Serving" mounts saved_models/
+CONTAINER_ROOT = "/models"  # where the docker command in README.md, section 'Serve with TF Serving' mounts saved_models/
 
 BATCHING_PARAMETERS = """\
 # TF Serving server-side batching (--enable_batching --batching_parameters_file=...).

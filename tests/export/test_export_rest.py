@@ -3,7 +3,7 @@
 The binary ships only in Google's apt repository and the tensorflow/serving Docker image, neither of
 which this project's machines can use, so the test skips (saying why) where it is missing. It serves
 the exported tiny models through models.config with server batching and the warmup file, like the
-docker command in README.md "Serve with TF Serving", and compares the REST answers with the SavedModel signature's.
+docker command in README.md, section 'Serve with TF Serving', and compares the REST answers with the SavedModel signature's.
 """
 
 import base64
@@ -25,7 +25,7 @@ SERVER = shutil.which("tensorflow_model_server")
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(SERVER is None, reason="tensorflow_model_server is not on PATH (TF Serving ships it "
-                       "only as a Docker image and in Google's apt repository; see README.md "Serve with TF Serving")"),
+                       "only as a Docker image and in Google's apt repository; see README.md, section 'Serve with TF Serving')"),
 ]
 
 
