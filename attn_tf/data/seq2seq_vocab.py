@@ -87,12 +87,14 @@ class SequenceVocabulary(tf.Module):
                     tf.constant(list(range(4, len(vocab))) if keys else [UNK_ID], tf.int32)),
                 default_value=UNK_ID)
             self._tokens = tf.constant(vocab, tf.string)
+        # Held outside tf.Module tracking: the tokenizers own no resources, and as
+        # tracked children their tf.functions would be traced again at save time.
         if tokenizer == "whitespace":
-            self._tokenizer = tf_text.WhitespaceTokenizer()
+            self._ops = _Frozen(tokenizer=tf_text.WhitespaceTokenizer())
         elif tokenizer == "unicode_script":
-            self._tokenizer = tf_text.UnicodeScriptTokenizer()
+            self._ops = _Frozen(tokenizer=tf_text.UnicodeScriptTokenizer())
         else:
-            self._tokenizer = None
+            self._ops = _Frozen(tokenizer=None)
 
     # --------------------------------------------------------------- properties
     @property
@@ -130,9 +132,9 @@ class SequenceVocabulary(tf.Module):
         if self._settings.lowercase:
             strings = tf_text.case_fold_utf8(strings)
         strings = tf.strings.strip(strings)
-        if self._tokenizer is None:
+        if self._ops.tokenizer is None:
             return tf.strings.unicode_split(strings, "UTF-8")
-        tokens = self._tokenizer.tokenize(strings)
+        tokens = self._ops.tokenizer.tokenize(strings)
         if isinstance(tokens, tf.RaggedTensor) and tokens.ragged_rank > 1:
             tokens = tokens.merge_dims(1, -1)
         return tokens

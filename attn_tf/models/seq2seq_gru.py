@@ -1,9 +1,10 @@
 """GRU encoder-decoder with attention (Bahdanau or Luong scores).
 
-    source ids [B, S] -> Embedding -> bidirectional GRU -> memory [B, S, 2u]
-    target ids [B, T] ([START] y1 .. yn) -> Embedding -> GRU(2u) -> h [B, T, 2u]
+    source ids [B, S] -> Embedding -> bidirectional GRU(u) -> memory [B, S, d]
+                         (projected to d if d != 2u)
+    target ids [B, T] ([START] y1 .. yn) -> Embedding -> GRU(d) -> h [B, T, d]
     context = attention(query=h, keys/values=memory)      weights [B, T, S]
-    logits  = Dense(V)(tanh(Dense(2u)([context; h])))     [B, T, V] float32
+    logits  = Dense(V)(tanh(Dense(d)([context; h])))      [B, T, V] float32
 
 The decoder is the "global attention" decoder of Luong et al. (2015)
 (attention after the recurrent step, an attentional hidden state
@@ -55,7 +56,12 @@ class Seq2SeqGRU(keras.Model):
     Args:
       source_vocab_size, target_vocab_size: vocabulary sizes (id 0 padding).
       embedding_dim: width of both embeddings.
-      units: GRU units per encoder direction; the decoder has `2 * units`.
+      units: GRU units per encoder direction (the encoder outputs `2 * units`).
+      decoder_units: GRU units of the decoder (default `2 * units`). When it
+        differs from `2 * units`, the encoder outputs are projected to
+        `decoder_units` once per source (`memory_projection`, no bias), so
+        every score (dot products included) works on equal widths; the
+        per-step cost of decoding then depends on `decoder_units` only.
       attention: "additive" (default), "dot", "general" or "scaled".
       attention_units: hidden width of the additive score (default `units`).
       dropout: dropout on the embeddings and the attentional hidden state.
@@ -67,7 +73,7 @@ class Seq2SeqGRU(keras.Model):
       logits `[B, T, target_vocab_size]` float32.
     """
 
-    def __init__(self, source_vocab_size, target_vocab_size, embedding_dim=64, units=128,
+    def __init__(self, source_vocab_size, target_vocab_size, embedding_dim=64, units=128, decoder_units=None,
                  attention="additive", attention_units=None, dropout=0.1, **kwargs):
         super().__init__(**kwargs)
         if attention not in ATTENTION_SCORES:
@@ -77,9 +83,10 @@ class Seq2SeqGRU(keras.Model):
         self.embedding_dim = int(embedding_dim)
         self.units = int(units)
         self.attention_type = attention
+        self.decoder_units = int(decoder_units or 2 * self.units)
         self.attention_units = int(attention_units or units)
         self.dropout_rate = float(dropout)
-        d = 2 * self.units
+        d = self.decoder_units
         self.source_embedding = layers.Embedding(self.source_vocab_size, self.embedding_dim,
                                                  name="source_embedding")
         self.target_embedding = layers.Embedding(self.target_vocab_size, self.embedding_dim,
@@ -92,6 +99,8 @@ class Seq2SeqGRU(keras.Model):
             self.attention = AdditiveAttention(self.attention_units, name="attention")
         else:
             self.attention = DotProductAttention(score=attention, name="attention")
+        self.memory_projection = (layers.Dense(d, use_bias=False, name="memory_projection")
+                                  if d != 2 * self.units else None)
         self.combine = layers.Dense(d, activation="tanh", name="combine")
         self.output_projection = layers.Dense(self.target_vocab_size, dtype="float32", name="output_projection")
         self.embedding_dropout = layers.Dropout(self.dropout_rate, name="embedding_dropout")
@@ -99,7 +108,7 @@ class Seq2SeqGRU(keras.Model):
 
     # ------------------------------------------------------------------ pieces
     def encode(self, source_ids, training=False):
-        """Encodes `source_ids [B, S]`: {"memory" [B, S, 2u], "source_mask" [B, S], "state" [B, 2u], ...}.
+        """Encodes `source_ids [B, S]`: {"memory" [B, S, d], "source_mask" [B, S], "state" [B, d], ...}.
 
         With `training=False` this is the fused inference path (same result as the layers).
         """
@@ -114,6 +123,8 @@ class Seq2SeqGRU(keras.Model):
         x = self.embedding_dropout(self.source_embedding(source_ids), training=training)
         memory, forward, backward = self.encoder(x, mask=mask, training=training)
         state = self.bridge(ops.concatenate([forward, backward], axis=-1))
+        if self.memory_projection is not None:
+            memory = self.memory_projection(memory)
         return {"memory": memory, "source_mask": mask, "state": state}
 
     # ------------------------------------------------------------------ fused inference path
@@ -165,6 +176,9 @@ class Seq2SeqGRU(keras.Model):
         forward = tf.transpose(outputs[:, 0], [1, 0, 2])
         backward = tf.reverse_sequence(tf.transpose(outputs[:, 1], [1, 0, 2]), lengths, seq_axis=1, batch_axis=0)
         memory = tf.concat([forward, backward], axis=-1)
+        if self.memory_projection is not None:
+            memory = tf.einsum("bsd,de->bse", memory,
+                               tf.cast(tf.convert_to_tensor(self.memory_projection.kernel), tf.float32))
         # Padded steps of the layers' outputs differ (they are never attended to): zero them.
         memory = memory * tf.cast(mask, tf.float32)[:, :, None]
         bridge_kernel = tf.cast(tf.convert_to_tensor(self.bridge.kernel), tf.float32)
@@ -183,8 +197,9 @@ class Seq2SeqGRU(keras.Model):
             return tf.cast(tf.convert_to_tensor(v), tf.float32)
 
         kernel, recurrent, bias_in, bias_rec = self._gru_weights(self.decoder.cell)
-        w = {"embedding": f(self.target_embedding.embeddings), "kernel": kernel, "recurrent": recurrent,
-             "bias_in": bias_in, "bias_rec": bias_rec,
+        # E[y] W + b == (E W + b)[y]: one table lookup per step instead of a matmul.
+        w = {"input_table": tf.matmul(f(self.target_embedding.embeddings), kernel) + bias_in,
+             "recurrent": recurrent, "bias_rec": bias_rec,
              "combine_kernel": f(self.combine.kernel), "combine_bias": f(self.combine.bias),
              "out_kernel": f(self.output_projection.kernel), "out_bias": f(self.output_projection.bias)}
         att = self.attention
@@ -236,13 +251,12 @@ class Seq2SeqGRU(keras.Model):
         return enc["state"]
 
     def decode_step(self, tokens, state, enc, step=None):
-        """One step: tokens [B] -> (logits [B, V], new state [B, 2u], attention [B, S]).
+        """One step: tokens [B] -> (logits [B, V], new state [B, d], attention [B, S]).
 
         `enc` must come from `encode(training=False)` (the fused path).
         """
         w = enc["shared"]
-        y = tf.gather(w["embedding"], tf.cast(tokens, tf.int32))
-        h = self._gru_update(tf.matmul(y, w["kernel"]) + w["bias_in"],
+        h = self._gru_update(tf.gather(w["input_table"], tf.cast(tokens, tf.int32)),
                              tf.matmul(state, w["recurrent"]) + w["bias_rec"], state)
         context, weights = self._fused_attention(h, enc)
         hidden = tf.tanh(tf.matmul(tf.concat([context, h], axis=-1), w["combine_kernel"]) + w["combine_bias"])
@@ -272,6 +286,7 @@ class Seq2SeqGRU(keras.Model):
             "target_vocab_size": self.target_vocab_size,
             "embedding_dim": self.embedding_dim,
             "units": self.units,
+            "decoder_units": self.decoder_units,
             "attention": self.attention_type,
             "attention_units": self.attention_units,
             "dropout": self.dropout_rate,

@@ -27,14 +27,15 @@ RESUMABLE_OVERRIDES = ("epochs", "max_steps", "attention_every", "verbose")
 # Model sizes. Chosen so that the default cmudict job trains in minutes on a
 # 2-core CPU (see docs/seq2seq.md for the measured figures).
 GRU_SIZES = {
-    "default": {"embedding_dim": 64, "units": 128, "dropout": 0.1},
-    "de_en": {"embedding_dim": 128, "units": 128, "dropout": 0.3},
+    "default": {"embedding_dim": 64, "units": 128, "decoder_units": 128, "dropout": 0.1},
+    "de_en": {"embedding_dim": 128, "units": 128, "decoder_units": 256, "dropout": 0.3},
 }
 TRANSFORMER_SIZES = {
     "default": {"hidden_dim": 128, "num_layers": 2, "num_heads": 4, "intermediate_dim": 256, "dropout": 0.1},
     "de_en": {"hidden_dim": 128, "num_layers": 2, "num_heads": 4, "intermediate_dim": 256, "dropout": 0.2},
 }
 LENGTH_PENALTY = 0.6
+LABEL_SMOOTHING = 0.0
 BUCKETS = (4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64, 96)
 
 
@@ -100,19 +101,26 @@ def make_pair_dataset(source_ids, target_ids, batch_size, shuffle, seed=0):
 
 # ----------------------------------------------------------------------------- model
 
-def build_seq2seq_model(config, source_vocab_size, target_vocab_size):
-    """The model named by config["model"], sized for config["dataset"]."""
+def model_sizes(config):
+    """The size arguments of the model: config["model_sizes"] (saved with the run) or the defaults."""
+    if config.get("model_sizes"):
+        return dict(config["model_sizes"])
     key = _dataset_key(config)
+    table = GRU_SIZES if config["model"] == "seq2seq_gru" else TRANSFORMER_SIZES
+    return dict(table["default"], **table.get(key, {}))
+
+
+def build_seq2seq_model(config, source_vocab_size, target_vocab_size):
+    """The model named by config["model"], sized by `model_sizes(config)`."""
+    sizes = model_sizes(config)
     if config["model"] == "seq2seq_gru":
         from attn_tf.models.seq2seq_gru import Seq2SeqGRU
 
-        sizes = dict(GRU_SIZES["default"], **GRU_SIZES.get(key, {}))
         model = Seq2SeqGRU(source_vocab_size, target_vocab_size, attention=config.get("attention", "additive"),
                            name="seq2seq_gru", **sizes)
     elif config["model"] == "seq2seq_transformer":
         from attn_tf.models.seq2seq_transformer import Seq2SeqTransformer
 
-        sizes = dict(TRANSFORMER_SIZES["default"], **TRANSFORMER_SIZES.get(key, {}))
         model = Seq2SeqTransformer(source_vocab_size, target_vocab_size, max_source_length=config["max_length"],
                                    max_target_length=config["max_length"] + 1, name="seq2seq_transformer",
                                    **sizes)
@@ -122,14 +130,32 @@ def build_seq2seq_model(config, source_vocab_size, target_vocab_size):
     return model
 
 
-def compile_model(model, config):
+def learning_rate(config, total_steps):
+    """Cosine decay from --learning-rate to 5% of it over the run's steps (Transformer: 5% linear warm-up).
+
+    `total_steps` is epochs x batches per epoch (or --max-steps if smaller); a
+    constant rate when it is unknown.
+    """
+    import keras
+
+    lr = float(config["learning_rate"])
+    if not total_steps:
+        return lr
+    if config["model"] == "seq2seq_transformer":
+        warmup = max(1, min(1000, total_steps // 20))
+        return keras.optimizers.schedules.CosineDecay(
+            lr * 0.01, decay_steps=max(total_steps - warmup, 1), alpha=0.05, warmup_target=lr, warmup_steps=warmup)
+    return keras.optimizers.schedules.CosineDecay(lr, decay_steps=total_steps, alpha=0.05)
+
+
+def compile_model(model, config, total_steps=None):
     import keras
 
     from attn_tf.metrics.masked import MaskedAccuracy, MaskedLoss
 
     clip = {"clipnorm": 1.0} if config["model"] == "seq2seq_gru" else {}
-    model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"], **clip),
-                  loss=MaskedLoss(), metrics=[MaskedAccuracy()])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, total_steps), **clip),
+                  loss=MaskedLoss(label_smoothing=LABEL_SMOOTHING), metrics=[MaskedAccuracy()])
 
 
 def decode_max_length(config):
@@ -358,6 +384,7 @@ def train_seq2seq(config, strategy=None, log=print):
         name = config.get("dataset") or os.path.splitext(os.path.basename(config["data"]))[0]
         run_dir = rd.new_run_dir(config["logdir"], config["model"], name, config.get("run_name"))
         source_vocab, target_vocab = build_vocabularies(data, config)
+        config["model_sizes"] = model_sizes(config)  # so --resume rebuilds the same model
         source_vocab.save(os.path.join(run_dir, "source_vocab.json"))
         target_vocab.save(os.path.join(run_dir, "target_vocab.json"))
         rd.save_config(run_dir, config)
@@ -373,14 +400,6 @@ def train_seq2seq(config, strategy=None, log=print):
         devices.describe_devices(), config["strategy"], strategy.num_replicas_in_sync,
         "" if strategy.num_replicas_in_sync == 1 else "s"))
 
-    with strategy.scope():
-        model = build_seq2seq_model(config, source_vocab.size, target_vocab.size)
-        compile_model(model, config)
-        if resumed_state is not None:
-            model.optimizer.build(model.trainable_variables)
-            model.load_weights(os.path.join(run_dir, "checkpoints", "last.weights.h5"))
-    log("Model: %s, %d parameters" % (config["model"], model.count_params()))
-
     def encoded(sources, targets):
         return (source_vocab.encode_numpy(sources),
                 target_vocab.encode_numpy(targets, add_start=True, add_end=True))
@@ -390,6 +409,18 @@ def train_seq2seq(config, strategy=None, log=print):
     val_ds = make_pair_dataset(*encoded(data.val_sources, data.val_targets), config["batch_size"], shuffle=False)
     test_ds = make_pair_dataset(*encoded(data.test_sources, data.test_targets), config["batch_size"],
                                 shuffle=False)
+    total_steps = int(train_ds.cardinality().numpy()) * int(config["epochs"])
+    if config.get("max_steps"):
+        total_steps = min(total_steps, int(config["max_steps"]))
+
+    with strategy.scope():
+        model = build_seq2seq_model(config, source_vocab.size, target_vocab.size)
+        compile_model(model, config, total_steps)
+        if resumed_state is not None:
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(os.path.join(run_dir, "checkpoints", "last.weights.h5"))
+    log("Model: %s, %d parameters; %d training steps, cosine learning-rate decay" % (
+        config["model"], model.count_params(), total_steps))
 
     max_decode = decode_max_length(config)
     beam_size = int(config.get("beam_size", 1))
@@ -428,7 +459,8 @@ def train_seq2seq(config, strategy=None, log=print):
     if os.path.exists(best):
         model.load_weights(best)  # model selection on the validation split
     test = model.evaluate(test_ds, return_dict=True, verbose=0)
-    translator = Translator(model, source_vocab, target_vocab, max_decode, beam_size=beam_size)
+    translator = probe_translator if beam_size == 1 else Translator(model, source_vocab, target_vocab, max_decode,
+                                                                     beam_size=beam_size)
     metrics, rows, decode_seconds = evaluate_outputs(data, translator, log=log)
     results = {
         "model": config["model"],

@@ -33,7 +33,7 @@ def _headers(run):
 
 
 def _run(tmp_path, *extra):
-    data = write_tsv(tmp_path / "copy.tsv", "copy", n=500)
+    data = write_tsv(tmp_path / "copy.tsv", "copy", n=300)
     code = train_script.main(["--data", str(data), "--logdir", str(tmp_path / "runs"), "--batch-size", "32",
                               "--verbose", "0", "--probe-examples", "2", *extra])
     assert code == 0
@@ -42,8 +42,8 @@ def _run(tmp_path, *extra):
 
 
 def test_train_gru_on_pairs_logs_attention_and_exports(tmp_path):
-    run = _run(tmp_path, "--model", "seq2seq_gru", "--attention", "dot", "--epochs", "3",
-               "--attention-every", "20", "--export-dir", str(tmp_path / "saved"))
+    run = _run(tmp_path, "--model", "seq2seq_gru", "--attention", "dot", "--epochs", "2",
+               "--attention-every", "8", "--export-dir", str(tmp_path / "saved"))
     results = json.load(open(os.path.join(run, "results.json")))
     assert results["model"] == "seq2seq_gru" and results["attention"] == "dot"
     assert {"test_bleu", "test_chrf", "test_loss", "test_token_accuracy"} <= set(results)
@@ -69,11 +69,11 @@ def test_train_gru_on_pairs_logs_attention_and_exports(tmp_path):
 
 
 def test_train_transformer_logs_all_attention_kinds(tmp_path):
-    run = _run(tmp_path, "--model", "seq2seq_transformer", "--max-steps", "12", "--attention-every", "6",
-               "--max-length", "12", "--beam-size", "2", "--no-export")
+    run = _run(tmp_path, "--model", "seq2seq_transformer", "--max-steps", "8", "--attention-every", "4",
+               "--max-length", "12", "--no-export")
     results = json.load(open(os.path.join(run, "results.json")))
-    assert results["beam_size"] == 2 and results["steps"] == 12
-    header, arrays = _headers(run)[(metadata.probe_tag(1), 12)]
+    assert results["beam_size"] == 1 and results["steps"] == 8
+    header, arrays = _headers(run)[(metadata.probe_tag(1), 8)]
     kinds = [(l["kind"], l["query"], l["key"]) for l in header["layers"]]
     assert kinds == [("self", "source", "source")] * 2 + [("causal", "target_input", "target_input")] * 2 + \
         [("cross", "target", "source")] * 2

@@ -1,0 +1,145 @@
+#!/usr/bin/env python
+"""Decoding throughput of the exported seq2seq signature (sentences/s).
+
+Exports a trained seq2seq run twice into a temporary directory (greedy and
+beam search, `export_run(..., beam_size=K)`), loads each SavedModel as a
+server would (`tf.saved_model.load`, the `serving_default` signature) and
+times batches of held-out sources of the run's dataset (the test split of
+cmudict / de_en / the --data file), after a warm-up.
+
+    python bench/decode_throughput.py                       # newest seq2seq run under runs/
+    python bench/decode_throughput.py --run-dir runs/seq2seq_gru-cmudict-... --beams 1,4
+    python bench/decode_throughput.py --untrained           # no run needed: a fresh cmudict-sized model
+
+Target (issue): >= 10,000 sentences/s for greedy GRU decoding at batch 64 on
+2 CPU cores. `--untrained` is for a quick look only: an untrained model does
+not stop early, so it decodes to the maximum length and is much slower.
+"""
+
+import argparse
+import glob
+import json
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def newest_run(logdir):
+    runs = []
+    for config_path in glob.glob(os.path.join(logdir, "*", "config.json")):
+        run = os.path.dirname(config_path)
+        try:
+            with open(config_path) as f:
+                model = json.load(f).get("model", "")
+        except (OSError, ValueError):
+            continue
+        if model.startswith("seq2seq") and os.path.isfile(os.path.join(run, "model.keras")):
+            runs.append((model == "seq2seq_gru", os.path.getmtime(os.path.join(run, "model.keras")), run))
+    if not runs:
+        sys.exit("no finished seq2seq run under %s; train one first: python train.py --model seq2seq_gru" % logdir)
+    return max(runs)[2]
+
+
+def untrained_run(directory):
+    """A run directory with an untrained cmudict-sized GRU (for a quick look without training)."""
+    from attn_tf.training import run_dir as rd
+    from attn_tf.training.seq2seq_trainer import build_seq2seq_model, build_vocabularies, load_seq2seq_data
+
+    config = {"model": "seq2seq_gru", "dataset": "cmudict", "data": None, "seed": 0, "max_length": 64,
+              "vocab_size": 20000, "attention": "additive", "beam_size": 1}
+    data = load_seq2seq_data(config)
+    source_vocab, target_vocab = build_vocabularies(data, config)
+    model = build_seq2seq_model(config, source_vocab.size, target_vocab.size)
+    source_vocab.save(os.path.join(directory, "source_vocab.json"))
+    target_vocab.save(os.path.join(directory, "target_vocab.json"))
+    model.save(os.path.join(directory, "model.keras"))
+    rd.save_config(directory, config)
+    return directory
+
+
+def measure(signature, batches, seconds, warmup=3):
+    import tensorflow as tf
+
+    tensors = [tf.constant(b, tf.string) for b in batches]
+    for t in tensors[:warmup]:
+        signature(text=t)
+    done = sentences = out_tokens = 0
+    start = time.perf_counter()
+    while True:
+        for t in tensors:
+            out = signature(text=t)
+            sentences += int(t.shape[0])
+            out_tokens += int(out["tokens"].shape[1])
+            done += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            break
+    return {"sentences_per_s": sentences / elapsed, "batches": done, "seconds": elapsed,
+            "mean_steps": out_tokens / max(done, 1)}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--run-dir", default=None, help="a finished seq2seq run (default: newest under --logdir)")
+    p.add_argument("--logdir", default="runs")
+    p.add_argument("--untrained", action="store_true", help="use a fresh, untrained cmudict-sized GRU")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--beams", default="1,4", help="comma-separated beam sizes (1 = greedy)")
+    p.add_argument("--seconds", type=float, default=10.0, help="timed seconds per beam size")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (ops of the signature)
+
+    from attn_tf.data.seq2seq_datasets import group_references
+    from attn_tf.export import export_run
+    from attn_tf.training import run_dir as rd
+    from attn_tf.training.seq2seq_trainer import load_seq2seq_data
+
+    tmp = tempfile.mkdtemp(prefix="decode-bench-")
+    run = untrained_run(os.path.join(tmp, "run")) if args.untrained else (args.run_dir or newest_run(args.logdir))
+    config = rd.load_config(run) if not args.untrained else json.load(open(os.path.join(run, "config.json")))
+    data = load_seq2seq_data(config)
+    sources, _ = group_references(data.test_sources, data.test_targets)
+    rng = np.random.default_rng(0)
+    sources = [sources[i] for i in rng.permutation(len(sources))]
+    n = max(len(sources) // args.batch_size, 1)
+    batches = [sources[i * args.batch_size:(i + 1) * args.batch_size] for i in range(min(n, 200))]
+
+    rows = []
+    for beam in [int(b) for b in args.beams.split(",")]:
+        info = export_run(run, base_dir=os.path.join(tmp, "saved"), name="bench_beam%d" % beam,
+                          log=lambda *a: None, beam_size=beam)
+        signature = tf.saved_model.load(info["path"]).signatures["serving_default"]
+        result = measure(signature, batches, args.seconds)
+        result.update(beam_size=beam, decoding="greedy" if beam == 1 else "beam %d" % beam)
+        rows.append(result)
+        if not args.json:
+            print("%-8s %8.0f sentences/s  (%d batches of %d in %.1f s, %.1f decode steps per batch)" % (
+                result["decoding"], result["sentences_per_s"], result["batches"], args.batch_size,
+                result["seconds"], result["mean_steps"]), flush=True)
+    summary = {
+        "run": run, "model": config["model"], "dataset": config.get("dataset") or config.get("data"),
+        "batch_size": args.batch_size, "cpu_count": os.cpu_count(),
+        "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU", "results": rows,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print("\n| model | dataset | decoding | batch | sentences/s |\n|---|---|---|---|---|")
+        for r in rows:
+            print("| %s | %s | %s | %d | %.0f |" % (summary["model"], summary["dataset"], r["decoding"],
+                                                  args.batch_size, r["sentences_per_s"]))
+        print("\n(%s, %d CPU cores visible; exported SavedModel, serving_default signature)" % (
+            summary["device"], summary["cpu_count"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
