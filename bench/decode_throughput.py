@@ -90,11 +90,17 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--beams", default="1,4", help="comma-separated beam sizes (1 = greedy)")
     p.add_argument("--seconds", type=float, default=10.0, help="timed seconds per beam size")
+    p.add_argument("--threads", type=int, default=0,
+                   help="TensorFlow intra- and inter-op threads (default 0: TensorFlow's choice)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
 
     import numpy as np
     import tensorflow as tf
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     import tensorflow_text  # noqa: F401  (ops of the signature)
 
     from attn_tf.data.seq2seq_datasets import group_references
@@ -126,7 +132,7 @@ def main(argv=None):
                 result["seconds"], result["mean_steps"]), flush=True)
     summary = {
         "run": run, "model": config["model"], "dataset": config.get("dataset") or config.get("data"),
-        "batch_size": args.batch_size, "cpu_count": os.cpu_count(),
+        "batch_size": args.batch_size, "cpu_count": os.cpu_count(), "threads": args.threads or "default",
         "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU", "results": rows,
     }
     if args.json:
@@ -136,8 +142,8 @@ def main(argv=None):
         for r in rows:
             print("| %s | %s | %s | %d | %.0f |" % (summary["model"], summary["dataset"], r["decoding"],
                                                   args.batch_size, r["sentences_per_s"]))
-        print("\n(%s, %d CPU cores visible; exported SavedModel, serving_default signature)" % (
-            summary["device"], summary["cpu_count"]))
+        print("\n(%s, %d CPU cores visible, TensorFlow threads: %s; exported SavedModel, serving_default "
+              "signature)" % (summary["device"], summary["cpu_count"], summary["threads"]))
     return 0
 
 

