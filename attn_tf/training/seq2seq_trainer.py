@@ -24,8 +24,9 @@ from attn_tf.errors import UsageError
 
 RESUMABLE_OVERRIDES = ("epochs", "max_steps", "attention_every", "verbose")
 
-# Model sizes. Chosen so that the default cmudict job trains in minutes on a
-# 2-core CPU (see docs/seq2seq.md for the measured figures).
+# Model sizes. The default cmudict job trains in ~13 minutes on a quiet 2-core
+# CPU; a 256-unit decoder (vs 128) is what brings it under 30% WER (README
+# "Sequence to sequence", measured results).
 GRU_SIZES = {
     "default": {"embedding_dim": 64, "units": 128, "decoder_units": 256, "dropout": 0.1},
     "de_en": {"embedding_dim": 128, "units": 128, "decoder_units": 256, "dropout": 0.3},

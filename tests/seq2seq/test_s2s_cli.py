@@ -89,3 +89,16 @@ def test_bad_pairs_file_exits_2(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "source<TAB>target" in err
+
+
+def test_defaults_depend_on_model_and_dataset():
+    from attn_tf.training.cli import parse_args
+
+    g2p = parse_args(["--model", "seq2seq_gru"])
+    assert (g2p.dataset, g2p.epochs, g2p.learning_rate) == ("cmudict", 10, 2e-3)
+    words = parse_args(["--model", "seq2seq_gru", "--dataset", "de_en"])
+    assert (words.epochs, words.learning_rate) == (20, 5e-4)
+    user = parse_args(["--model", "seq2seq_gru", "--data", "pairs.tsv", "--learning-rate", "1e-3"])
+    assert (user.epochs, user.learning_rate) == (20, 1e-3)  # an explicit flag wins
+    classifier = parse_args([])
+    assert (classifier.dataset, classifier.epochs, classifier.learning_rate) == ("movie_reviews", 4, 2e-3)
