@@ -33,6 +33,15 @@ class MaskedLoss(keras.losses.Loss):
         self.pad_id = pad_id
         self.label_smoothing = float(label_smoothing)
 
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        # Keras's Loss.__call__ would apply a Keras mask carried by y_pred (the
+        # Transformer's embedding mask reaches its logits) to this already
+        # reduced scalar: with reduction "sum" that multiplies the loss by the
+        # number of target tokens. The targets are the mask here.
+        if sample_weight is not None:
+            raise ValueError("MaskedLoss does not take sample weights: padding (id %d) is the mask" % self.pad_id)
+        return self.call(y_true, y_pred)
+
     def call(self, y_true, y_pred):
         return masked_sparse_crossentropy(y_true, y_pred, self.pad_id, self.label_smoothing)
 

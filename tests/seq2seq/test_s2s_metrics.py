@@ -49,3 +49,27 @@ def test_masked_loss_and_accuracy_ignore_padding():
     padded = np.concatenate([logits, np.full((1, 3, 8), 50.0, np.float32)], axis=1)
     y_padded = np.concatenate([y, np.zeros((1, 3), np.int32)], axis=1)
     assert float(masked_sparse_crossentropy(y_padded, padded)) == pytest.approx(loss, rel=1e-6)
+
+
+def test_reported_loss_is_the_mean_token_loss_for_models_with_keras_masks():
+    # The Transformer's logits carry a Keras padding mask; the loss Keras reports
+    # must still be the mean cross-entropy per target token, as for the GRU.
+    import keras
+
+    from attn_tf.metrics.masked import MaskedAccuracy, MaskedLoss, masked_sparse_crossentropy
+    from attn_tf.models.seq2seq_gru import Seq2SeqGRU
+    from attn_tf.models.seq2seq_transformer import Seq2SeqTransformer
+
+    rng = np.random.default_rng(0)
+    source = rng.integers(1, 9, size=(4, 6)).astype(np.int32)
+    source[:, 4:] = 0
+    target = rng.integers(1, 9, size=(4, 5)).astype(np.int32)
+    target[:2, 3:] = 0
+    for model in (Seq2SeqTransformer(10, 10, hidden_dim=16, num_layers=1, num_heads=2, intermediate_dim=16,
+                                     max_source_length=8, max_target_length=8),
+                  Seq2SeqGRU(10, 10, embedding_dim=8, units=8)):
+        model.build_dummy()
+        model.compile(optimizer="adam", loss=MaskedLoss(), metrics=[MaskedAccuracy()])
+        reported = model.evaluate((source, target), target, batch_size=4, verbose=0, return_dict=True)["loss"]
+        expected = float(masked_sparse_crossentropy(target, model((source, target))))
+        assert reported == pytest.approx(expected, rel=1e-5), type(model).__name__
