@@ -28,6 +28,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+TARGET_GREEDY = 10000  # sentences/s (issue: greedy GRU at batch 64 on 2 cores)
+
+
 def newest_run(logdir):
     runs = []
     for config_path in glob.glob(os.path.join(logdir, "*", "config.json")):
@@ -142,6 +145,14 @@ def main(argv=None):
         for r in rows:
             print("| %s | %s | %s | %d | %.0f |" % (summary["model"], summary["dataset"], r["decoding"],
                                                   args.batch_size, r["sentences_per_s"]))
+        greedy = next((r for r in rows if r["beam_size"] == 1), None)
+        if greedy:
+            ratio = greedy["sentences_per_s"] / TARGET_GREEDY
+            print("\ngreedy / target (%d sentences/s, seq2seq_gru, batch 64, 2 cores): %.2f (%s)" % (
+                TARGET_GREEDY, ratio, "met" if ratio >= 1 else "MISSED"))
+            for r in rows:
+                if r is not greedy:
+                    print("%s / greedy: %.2f" % (r["decoding"], r["sentences_per_s"] / greedy["sentences_per_s"]))
         print("\n(%s, %d CPU cores visible, TensorFlow threads: %s; exported SavedModel, serving_default "
               "signature)" % (summary["device"], summary["cpu_count"], summary["threads"]))
     return 0
