@@ -23,6 +23,10 @@ MODEL_DEFAULTS = {
 # 3 epochs on de_en; 5e-4 reaches 21% after 2), and 17k pairs need more epochs.
 WORD_SEQ2SEQ_DEFAULTS = {"seq2seq_gru": {"epochs": 20, "learning_rate": 5e-4}}
 
+# r8 (5k long documents): the BiLSTM's validation accuracy climbs from 94.0% at
+# 4 epochs to 95.6% at 7-8, then stays there (measured to 12 epochs).
+DATASET_DEFAULTS = {("bilstm_attention", "r8"): {"epochs": 8}}
+
 DEFAULT_DATASET = {"classifier": "movie_reviews", "seq2seq": "cmudict"}
 
 # Documents in the topic datasets are long (r8: median ~65 tokens, many over 200);
@@ -76,7 +80,7 @@ def build_parser():
     p.add_argument("--text-column", default="text", help="text column of --data (default: text)")
     p.add_argument("--label-column", default="label", help="label column of --data (default: label)")
     p.add_argument("--epochs", type=_positive_int, default=None,
-                   help="training epochs (default: 4 bilstm_attention, 8 transformer, 10 seq2seq; 20 seq2seq_gru "
+                   help="training epochs (default: 4 bilstm_attention (r8: 8), 8 transformer, 10 seq2seq; 20 seq2seq_gru "
                         "on word-level pairs: de_en, --data)")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="global batch size (default: 64)")
     p.add_argument("--max-steps", type=_positive_int, default=None,
@@ -130,6 +134,7 @@ def parse_args(argv=None):
     defaults = MODEL_DEFAULTS[args.model]
     if args.data is not None or (args.dataset or "").lower() == "de_en":
         defaults = dict(defaults, **WORD_SEQ2SEQ_DEFAULTS.get(args.model, {}))
+    defaults = dict(defaults, **DATASET_DEFAULTS.get((args.model, (args.dataset or "").lower()), {}))
     if args.epochs is None:
         args.epochs = defaults["epochs"]
     if args.learning_rate is None:

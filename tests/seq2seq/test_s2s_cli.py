@@ -102,3 +102,6 @@ def test_defaults_depend_on_model_and_dataset():
     assert (user.epochs, user.learning_rate) == (20, 1e-3)  # an explicit flag wins
     classifier = parse_args([])
     assert (classifier.dataset, classifier.epochs, classifier.learning_rate) == ("movie_reviews", 4, 2e-3)
+    assert parse_args(["--dataset", "r8"]).epochs == 8
+    assert parse_args(["--dataset", "r8", "--model", "transformer"]).epochs == 8
+    assert parse_args(["--dataset", "r8", "--epochs", "3"]).epochs == 3
