@@ -68,6 +68,7 @@ import numpy as np
 
 from . import cache
 from .errors import DataError
+from .user_data import read_text_file
 
 __all__ = [
     "SEQ2SEQ_DATASETS",
@@ -501,19 +502,7 @@ def load_seq2seq_user_data(path, seed: int = 0, test_fraction: float = 0.1,
                            validation_fraction: float = 0.1) -> Seq2SeqData:
     """Reads a UTF-8 TSV of ``source<TAB>target`` lines and splits it by source (seeded)."""
     path = Path(path).expanduser()
-    if not path.exists():
-        raise DataError(f"Data file {path} does not exist. Check the path.")
-    if not path.is_file():
-        raise DataError(f"Data file {path} is not a regular file.")
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"Cannot read data file {path}: {e}.") from e
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}: line {line} is not valid UTF-8 ({e.reason}); save the file as UTF-8.") from e
+    text = read_text_file(path)
     pairs = []
     for lineno, line in enumerate(text.split("\n"), 1):
         line = line.rstrip("\r")

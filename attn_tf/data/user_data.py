@@ -155,6 +155,23 @@ def _read_jsonl(path: Path, text: str, text_column: str, label_column: str):
     return texts, labels
 
 
+def read_text_file(path: Path) -> str:
+    """The UTF-8 text of a user's data file (a BOM is dropped); a DataError naming the fix otherwise."""
+    if not path.exists():
+        raise DataError(f"Data file {path} does not exist. Check the path.")
+    if not path.is_file():
+        raise DataError(f"Data file {path} is not a regular file.")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"Cannot read data file {path}: {e}.") from e
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataError(f"{path}: line {line} is not valid UTF-8 ({e.reason}); save the file as UTF-8.") from e
+
+
 def load_user_data(
     path,
     text_column: str = "text",
@@ -181,19 +198,7 @@ def load_user_data(
             f"{path}: unknown file extension {path.suffix!r}. Supported: "
             f"{', '.join(sorted(USER_DATA_FORMATS))} (CSV, tab-separated, JSON lines)."
         )
-    if not path.exists():
-        raise DataError(f"Data file {path} does not exist. Check the path.")
-    if not path.is_file():
-        raise DataError(f"Data file {path} is not a regular file.")
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"Cannot read data file {path}: {e}.") from e
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}: line {line} is not valid UTF-8 ({e.reason}); save the file as UTF-8.") from e
+    text = read_text_file(path)
     if not text.strip():
         raise DataError(f"{path} is empty.")
 
