@@ -21,15 +21,12 @@ import concurrent.futures
 import glob
 import json
 import os
-import queue
 import random
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -38,6 +35,8 @@ import urllib.request
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+from tb_plugin.local_tensorboard import start_tensorboard  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -142,7 +141,6 @@ def write_run(logdir, steps):
         if done.get("steps") == steps and done.get("shape") == [LAYERS, HEADS, TOKENS, TOKENS]:
             print("reusing the logdir written earlier in %s" % logdir)
             return done["bytes"], done["weights"]
-    sys.path.insert(0, REPO)
     from tb_plugin import metadata, summary
 
     FastCrc32c().install()
@@ -169,28 +167,6 @@ def write_run(logdir, steps):
     with open(marker, "w") as f:
         json.dump({"steps": steps, "shape": [LAYERS, HEADS, TOKENS, TOKENS], "bytes": size, "weights": weights}, f)
     return size, weights
-
-
-def start_tensorboard(logdir, timeout=180):
-    argv = [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--port", "0",
-            "--host", "127.0.0.1", "--samples_per_plugin=attention=0"]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    lines = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(l) for l in proc.stderr], daemon=True).start()
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            if proc.poll() is not None:
-                raise RuntimeError("tensorboard exited with %s" % proc.returncode)
-            continue
-        m = re.search(r"TensorBoard \S+ at http://127\.0\.0\.1:(\d+)/", line)
-        if m:
-            return proc, "http://127.0.0.1:%s" % m.group(1)
-    proc.kill()
-    raise RuntimeError("tensorboard did not start in %d s" % timeout)
 
 
 def get(base, route, **params):
@@ -326,7 +302,7 @@ def main():
         size, weights = write_run(logdir, args.steps)
         print("logdir: %d steps of %dx%dx%dx%d weights, %.1f MB of event files (%.0f s)"
               % (args.steps, LAYERS, HEADS, TOKENS, TOKENS, size / 1e6, time.time() - t0))
-        proc, base = start_tensorboard(logdir)
+        proc, base = start_tensorboard(logdir, timeout=180)
         load_s = wait_loaded(base, args.steps, timeout=1200)
         print("tensorboard at %s listed all %d steps %.0f s after start" % (base, args.steps, load_s))
 

@@ -15,12 +15,9 @@ patterns (previous/next token, first-token sink, [SEP], content words).
 
 import argparse
 import os
-import queue
-import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -28,6 +25,8 @@ import urllib.request
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+from tb_plugin.local_tensorboard import start_tensorboard  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -159,28 +158,6 @@ def write_synthetic(root):
 
 
 # ------------------------------------------------------------------------ tensorboard
-
-
-def start_tensorboard(logdir, timeout=120):
-    argv = [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--port", "0",
-            "--host", "127.0.0.1", "--samples_per_plugin=attention=0"]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    lines = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(l) for l in proc.stderr], daemon=True).start()
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            line = lines.get(timeout=0.5)
-        except queue.Empty:
-            if proc.poll() is not None:
-                raise RuntimeError("tensorboard exited with %s" % proc.returncode)
-            continue
-        m = re.search(r"TensorBoard \S+ at http://127\.0\.0\.1:(\d+)/", line)
-        if m:
-            return proc, "http://127.0.0.1:%s" % m.group(1)
-    proc.kill()
-    raise RuntimeError("tensorboard did not start in %d s" % timeout)
 
 
 def wait_for_runs(base, runs, timeout=120):
@@ -359,7 +336,6 @@ def main():
     with tempfile.TemporaryDirectory(prefix="attention_screens_") as tmp:
         logdir = args.logdir
         if not logdir:
-            sys.path.insert(0, REPO)
             logdir = tmp
             write_synthetic(logdir)
         proc, base = start_tensorboard(logdir)
