@@ -7,6 +7,8 @@ Every layer here:
 * gives padded keys exactly zero weight, and a fully masked row all-zero
   weights (never NaN);
 * runs its softmax in float32, also under `mixed_float16`;
+* takes `normalizer="softmax" | "sparsemax" | "entmax15"` (sparse normalisers
+  give low scores exactly zero weight);
 * accepts `attention_override`, a distribution of the weights' shape used
   instead of the computed one (masked positions are still zeroed), with
   gradients flowing to it;
@@ -18,7 +20,11 @@ from attn_tf.layers.attention_pooling import AttentionPooling
 from attn_tf.layers.dot_product_attention import DotProductAttention
 from attn_tf.layers.masking import causal_mask
 from attn_tf.layers.masking import compute_attention_mask
+from attn_tf.layers.masking import NORMALIZERS
+from attn_tf.layers.masking import masked_entmax15
+from attn_tf.layers.masking import masked_normalize
 from attn_tf.layers.masking import masked_softmax
+from attn_tf.layers.masking import masked_sparsemax
 from attn_tf.layers.multi_head_attention import MultiHeadAttention
 from attn_tf.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from attn_tf.layers.transformer_decoder import TransformerDecoder
@@ -34,5 +40,9 @@ __all__ = [
     "TransformerEncoder",
     "causal_mask",
     "compute_attention_mask",
+    "masked_entmax15",
+    "masked_normalize",
     "masked_softmax",
+    "masked_sparsemax",
+    "NORMALIZERS",
 ]

@@ -29,6 +29,9 @@ class AdditiveAttention(BaseAttention):
         use_bias: whether `W2` has a bias `b`. Defaults to `True`.
         dropout: dropout rate on the attention weights used for the output
             (training only). Defaults to `0.0`.
+        normalizer: how scores become weights: `"softmax"` (default),
+            `"sparsemax"` or `"entmax15"` (sparse: low scores get exactly
+            zero weight; see `attn_tf.layers.masking.masked_normalize`).
         kernel_initializer: initializer of `W1`, `W2` and `v`.
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
@@ -73,9 +76,10 @@ class AdditiveAttention(BaseAttention):
         use_bias=True,
         dropout=0.0,
         kernel_initializer="glorot_uniform",
+        normalizer="softmax",
         **kwargs,
     ):
-        super().__init__(dropout=dropout, **kwargs)
+        super().__init__(dropout=dropout, normalizer=normalizer, **kwargs)
         if not isinstance(units, int) or units <= 0:
             raise ValueError(
                 f"`units` must be a positive integer. Received: units={units}"

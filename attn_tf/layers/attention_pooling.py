@@ -3,6 +3,7 @@ from keras import initializers
 from keras import ops
 
 from attn_tf.layers.masking import attention_weights
+from attn_tf.layers.masking import check_normalizer
 from attn_tf.layers.masking import get_keras_mask
 
 
@@ -28,6 +29,9 @@ class AttentionPooling(keras.layers.Layer):
         dropout: dropout rate on the attention weights used for the output
             (training only). Defaults to `0.0`.
         kernel_initializer: initializer of `W` and `v`.
+        normalizer: how scores become weights: `"softmax"` (default),
+            `"sparsemax"` or `"entmax15"` (sparse: low scores get exactly
+            zero weight; see `attn_tf.layers.masking.masked_normalize`).
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -59,9 +63,11 @@ class AttentionPooling(keras.layers.Layer):
         units=None,
         dropout=0.0,
         kernel_initializer="glorot_uniform",
+        normalizer="softmax",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.normalizer = check_normalizer(normalizer)
         if units is not None and (not isinstance(units, int) or units <= 0):
             raise ValueError(
                 "`units` must be a positive integer or None. "
@@ -126,6 +132,7 @@ class AttentionPooling(keras.layers.Layer):
             attention_override=attention_override,
             dtype=self.compute_dtype,
             shape=ops.shape(inputs)[:2],
+            normalizer=self.normalizer,
         )
         used = weights
         if self.dropout > 0.0:
@@ -163,6 +170,7 @@ class AttentionPooling(keras.layers.Layer):
             {
                 "units": self.units,
                 "dropout": self.dropout,
+                "normalizer": self.normalizer,
                 "kernel_initializer": initializers.serialize(
                     self.kernel_initializer
                 ),

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from attn_tf.layers.masking import attention_weights
+from attn_tf.layers.masking import check_normalizer
 from attn_tf.layers.masking import compute_attention_mask
 from attn_tf.layers.masking import get_keras_mask
 from attn_tf.layers.masking import set_keras_mask
@@ -20,11 +21,15 @@ class BaseAttention(keras.layers.Layer):
     Args:
         dropout: float in `[0, 1)`, dropout rate on the attention weights used
             for the output (training only; returned weights are pre-dropout).
+        normalizer: how scores become weights: `"softmax"` (default),
+            `"sparsemax"` or `"entmax15"` (sparse: low scores get exactly
+            zero weight; see `attn_tf.layers.masking.masked_normalize`).
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
     """
 
-    def __init__(self, dropout=0.0, **kwargs):
+    def __init__(self, dropout=0.0, normalizer="softmax", **kwargs):
         super().__init__(**kwargs)
+        self.normalizer = check_normalizer(normalizer)
         dropout = float(dropout)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(
@@ -82,6 +87,7 @@ class BaseAttention(keras.layers.Layer):
                 ops.shape(query)[1],
                 ops.shape(value)[1],
             ),
+            normalizer=self.normalizer,
         )
         used = weights
         if self.dropout > 0.0:
@@ -125,5 +131,5 @@ class BaseAttention(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"dropout": self.dropout})
+        config.update({"dropout": self.dropout, "normalizer": self.normalizer})
         return config

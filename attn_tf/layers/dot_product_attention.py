@@ -31,6 +31,9 @@ class DotProductAttention(BaseAttention):
         score: one of `"dot"`, `"general"`, `"scaled"`. Defaults to `"dot"`.
         dropout: dropout rate on the attention weights used for the output
             (training only). Defaults to `0.0`.
+        normalizer: how scores become weights: `"softmax"` (default),
+            `"sparsemax"` or `"entmax15"` (sparse: low scores get exactly
+            zero weight; see `attn_tf.layers.masking.masked_normalize`).
         kernel_initializer: initializer of `W` (`"general"` only).
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
@@ -74,9 +77,10 @@ class DotProductAttention(BaseAttention):
         score="dot",
         dropout=0.0,
         kernel_initializer="glorot_uniform",
+        normalizer="softmax",
         **kwargs,
     ):
-        super().__init__(dropout=dropout, **kwargs)
+        super().__init__(dropout=dropout, normalizer=normalizer, **kwargs)
         if score not in SCORES:
             raise ValueError(
                 f"`score` must be one of {', '.join(map(repr, SCORES))}. "

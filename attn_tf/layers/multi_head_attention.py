@@ -5,6 +5,7 @@ from keras import initializers
 from keras import ops
 
 from attn_tf.layers.masking import attention_weights
+from attn_tf.layers.masking import check_normalizer
 from attn_tf.layers.masking import compute_attention_mask
 from attn_tf.layers.masking import get_keras_mask
 from attn_tf.layers.masking import pop_keras_masks
@@ -42,6 +43,9 @@ class MultiHeadAttention(keras.layers.Layer):
             Defaults to the query feature dimension.
         kernel_initializer: initializer of the projection kernels.
         bias_initializer: initializer of the projection biases.
+        normalizer: how scores become weights: `"softmax"` (default),
+            `"sparsemax"` or `"entmax15"` (sparse: low scores get exactly
+            zero weight; see `attn_tf.layers.masking.masked_normalize`).
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -91,9 +95,11 @@ class MultiHeadAttention(keras.layers.Layer):
         output_shape=None,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        normalizer="softmax",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.normalizer = check_normalizer(normalizer)
         for name, val in (("num_heads", num_heads), ("key_dim", key_dim)):
             if not isinstance(val, int) or val <= 0:
                 raise ValueError(
@@ -273,6 +279,7 @@ class MultiHeadAttention(keras.layers.Layer):
                     ops.shape(query)[1],
                     ops.shape(value)[1],
                 ),
+                normalizer=self.normalizer,
             )
             used = weights
             if self.dropout > 0.0:
@@ -334,6 +341,7 @@ class MultiHeadAttention(keras.layers.Layer):
                 "value_dim": self.value_dim,
                 "dropout": self.dropout,
                 "use_bias": self.use_bias,
+                "normalizer": self.normalizer,
                 "output_shape": self._output_dim,
                 "kernel_initializer": initializers.serialize(
                     self.kernel_initializer

@@ -3,6 +3,7 @@ from keras import activations
 from keras import initializers
 from keras import ops
 
+from attn_tf.layers.masking import check_normalizer
 from attn_tf.layers.masking import get_keras_mask
 from attn_tf.layers.masking import set_keras_mask
 from attn_tf.layers.multi_head_attention import MultiHeadAttention
@@ -38,6 +39,10 @@ class TransformerDecoder(keras.layers.Layer):
         normalize_first: pre-norm if `True`, post-norm (default) otherwise.
         kernel_initializer: initializer of all kernels.
         bias_initializer: initializer of all biases.
+        normalizer: how the scores of every attention sublayer become
+            weights: `"softmax"` (default), `"sparsemax"` or `"entmax15"`
+            (sparse: low scores get exactly zero weight; see
+            `attn_tf.layers.masking.masked_normalize`).
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -84,9 +89,11 @@ class TransformerDecoder(keras.layers.Layer):
         normalize_first=False,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        normalizer="softmax",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.normalizer = check_normalizer(normalizer)
         if not isinstance(num_heads, int) or num_heads <= 0:
             raise ValueError(
                 "`num_heads` must be a positive integer. "
@@ -142,6 +149,7 @@ class TransformerDecoder(keras.layers.Layer):
             num_heads=self.num_heads,
             key_dim=key_dim,
             dropout=self.dropout,
+            normalizer=self.normalizer,
             dtype=self.dtype_policy,
             name="self_attention",
             **self._init_kwargs(),
@@ -157,6 +165,7 @@ class TransformerDecoder(keras.layers.Layer):
             num_heads=self.num_heads,
             key_dim=key_dim,
             dropout=self.dropout,
+            normalizer=self.normalizer,
             dtype=self.dtype_policy,
             name="cross_attention",
             **self._init_kwargs(),
@@ -315,6 +324,7 @@ class TransformerDecoder(keras.layers.Layer):
                 "activation": activations.serialize(self.activation),
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "normalize_first": self.normalize_first,
+                "normalizer": self.normalizer,
                 "kernel_initializer": initializers.serialize(
                     self.kernel_initializer
                 ),

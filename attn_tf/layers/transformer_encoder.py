@@ -3,6 +3,7 @@ from keras import activations
 from keras import initializers
 from keras import ops
 
+from attn_tf.layers.masking import check_normalizer
 from attn_tf.layers.masking import get_keras_mask
 from attn_tf.layers.masking import set_keras_mask
 from attn_tf.layers.multi_head_attention import MultiHeadAttention
@@ -37,6 +38,10 @@ class TransformerEncoder(keras.layers.Layer):
         normalize_first: pre-norm if `True`, post-norm (default) otherwise.
         kernel_initializer: initializer of all kernels.
         bias_initializer: initializer of all biases.
+        normalizer: how the scores of every attention sublayer become
+            weights: `"softmax"` (default), `"sparsemax"` or `"entmax15"`
+            (sparse: low scores get exactly zero weight; see
+            `attn_tf.layers.masking.masked_normalize`).
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -77,9 +82,11 @@ class TransformerEncoder(keras.layers.Layer):
         normalize_first=False,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        normalizer="softmax",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.normalizer = check_normalizer(normalizer)
         if not isinstance(num_heads, int) or num_heads <= 0:
             raise ValueError(
                 "`num_heads` must be a positive integer. "
@@ -122,6 +129,7 @@ class TransformerEncoder(keras.layers.Layer):
             num_heads=self.num_heads,
             key_dim=hidden_dim // self.num_heads,
             dropout=self.dropout,
+            normalizer=self.normalizer,
             dtype=self.dtype_policy,
             name="self_attention",
             **self._init_kwargs(),
@@ -186,17 +194,21 @@ class TransformerEncoder(keras.layers.Layer):
         residual = x
         if self.normalize_first:
             x = self.self_attention_layer_norm(x)
-        x, weights = self.self_attention(
+        # Weights only when asked for: without them MultiHeadAttention may
+        # take the fused keras.ops.dot_product_attention path (same output).
+        x = self.self_attention(
             x,
             x,
             query_mask=padding_mask,
             value_mask=padding_mask,
             attention_mask=attention_mask,
             use_causal_mask=use_causal_mask,
-            return_attention_scores=True,
+            return_attention_scores=return_attention_scores,
             attention_override=attention_override,
             training=training,
         )
+        if return_attention_scores:
+            x, weights = x
         x = self.self_attention_dropout(x, training=training)
         x = x + residual
         if not self.normalize_first:
@@ -253,6 +265,7 @@ class TransformerEncoder(keras.layers.Layer):
                 "activation": activations.serialize(self.activation),
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "normalize_first": self.normalize_first,
+                "normalizer": self.normalizer,
                 "kernel_initializer": initializers.serialize(
                     self.kernel_initializer
                 ),
