@@ -17,6 +17,7 @@ Every layer here:
 
 from attn_tf.layers.additive_attention import AdditiveAttention
 from attn_tf.layers.attention_pooling import AttentionPooling
+from attn_tf.layers.bert_embedding import BertEmbedding
 from attn_tf.layers.dot_product_attention import DotProductAttention
 from attn_tf.layers.masking import causal_mask
 from attn_tf.layers.masking import compute_attention_mask
@@ -33,6 +34,7 @@ from attn_tf.layers.transformer_encoder import TransformerEncoder
 __all__ = [
     "AdditiveAttention",
     "AttentionPooling",
+    "BertEmbedding",
     "DotProductAttention",
     "MultiHeadAttention",
     "TokenAndPositionEmbedding",
