@@ -17,6 +17,8 @@ Every layer here:
 
 from attn_tf.layers.additive_attention import AdditiveAttention
 from attn_tf.layers.attention_pooling import AttentionPooling
+from attn_tf.layers.conicity import ConicityPenalty
+from attn_tf.layers.conicity import conicity
 from attn_tf.layers.bert_embedding import BertEmbedding
 from attn_tf.layers.dot_product_attention import DotProductAttention
 from attn_tf.layers.masking import causal_mask
@@ -27,20 +29,28 @@ from attn_tf.layers.masking import masked_normalize
 from attn_tf.layers.masking import masked_softmax
 from attn_tf.layers.masking import masked_sparsemax
 from attn_tf.layers.multi_head_attention import MultiHeadAttention
+from attn_tf.layers.orthogonal_lstm import OrthogonalLSTM
+from attn_tf.layers.orthogonal_lstm import OrthogonalLSTMCell
 from attn_tf.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from attn_tf.layers.transformer_decoder import TransformerDecoder
 from attn_tf.layers.transformer_encoder import TransformerEncoder
+from attn_tf.layers.word_tying import WordTyingPenalty
 
 __all__ = [
     "AdditiveAttention",
     "AttentionPooling",
+    "ConicityPenalty",
     "BertEmbedding",
     "DotProductAttention",
     "MultiHeadAttention",
+    "OrthogonalLSTM",
+    "OrthogonalLSTMCell",
     "TokenAndPositionEmbedding",
     "TransformerDecoder",
     "TransformerEncoder",
+    "WordTyingPenalty",
     "causal_mask",
+    "conicity",
     "compute_attention_mask",
     "masked_entmax15",
     "masked_normalize",

@@ -8,13 +8,27 @@ The model returns a dict:
 
 Layer names ("embedding", "encoder", "attention_pooling", "classifier") are a
 contract: `forward` below and the evaluation code reach into them to run the
-model with an attention distribution supplied from outside.
+model with an attention distribution supplied from outside. The optional
+training penalties ("conicity_penalty", "word_tying") sit between the encoder
+and the pooling; they are identities at inference, so `forward` skips them.
+
+Options that aim at attention that explains (issue 13): the encoder `lstm`
+("vanilla", "diversity" = LSTM + conicity penalty, "orthogonal" = Orthogonal
+LSTM; Mohankumar et al. 2020), the attention `normalizer` ("softmax",
+"sparsemax", "entmax15") and a word-level tying penalty (Tutek & Snajder 2020).
 """
 
 import keras
 from keras import layers
 
 from attn_tf.layers import AttentionPooling
+from attn_tf.layers.conicity import ConicityPenalty
+from attn_tf.layers.masking import check_normalizer
+from attn_tf.layers.orthogonal_lstm import OrthogonalLSTM
+from attn_tf.layers.word_tying import WordTyingPenalty
+
+LSTM_VARIANTS = ("vanilla", "diversity", "orthogonal")
+DEFAULT_CONICITY_WEIGHT = 1.0
 
 
 def bilstm_attention(
@@ -26,6 +40,10 @@ def bilstm_attention(
     attention_units=64,
     dropout=0.5,
     embedding_dropout=0.5,
+    lstm="vanilla",
+    conicity_weight=None,
+    tying_weight=0.0,
+    attention_normalizer="softmax",
     name="bilstm_attention",
 ):
     """Builds the BiLSTM + attention classifier.
@@ -37,15 +55,38 @@ def bilstm_attention(
       embedding_dim, lstm_units, attention_units: sizes.
       dropout: dropout before the classifier.
       embedding_dropout: dropout on the embeddings.
+      lstm: "vanilla" (default), "diversity" (adds `conicity_weight *
+        conicity` of the BiLSTM states to the loss) or "orthogonal" (each
+        direction's state orthogonal to the sum of its earlier states).
+      conicity_weight: conicity penalty weight; defaults to
+        DEFAULT_CONICITY_WEIGHT for "diversity" and to none otherwise (a
+        positive value adds the penalty to any encoder).
+      tying_weight: weight of the word-level tying penalty (0 = off).
+      attention_normalizer: "softmax" (default), "sparsemax" or "entmax15".
     Returns:
       A functional `keras.Model` from int ids [B, T] to a dict with
       "probabilities" [B, C] and "attention" [B, T].
     """
     token_ids = keras.Input(shape=(max_length,), dtype="int32", name="token_ids")
     x = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(token_ids)
-    x = layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
-    x = layers.Bidirectional(layers.LSTM(lstm_units, return_sequences=True), name="encoder")(x)
-    pooled, weights = AttentionPooling(attention_units, name="attention_pooling")(
+    if lstm not in LSTM_VARIANTS:
+        raise ValueError("lstm must be one of %s, got %r" % (", ".join(LSTM_VARIANTS), lstm))
+    check_normalizer(attention_normalizer)
+    if conicity_weight is None:
+        conicity_weight = DEFAULT_CONICITY_WEIGHT if lstm == "diversity" else 0.0
+    if conicity_weight < 0 or tying_weight < 0:
+        raise ValueError("conicity_weight and tying_weight must be >= 0")
+    emb = layers.Dropout(embedding_dropout, name="embedding_dropout")(x)
+    if lstm == "orthogonal":
+        rnn = OrthogonalLSTM(lstm_units, return_sequences=True)
+    else:
+        rnn = layers.LSTM(lstm_units, return_sequences=True)
+    x = layers.Bidirectional(rnn, name="encoder")(emb)
+    if conicity_weight > 0:
+        x = ConicityPenalty(conicity_weight, name="conicity_penalty")(x)
+    if tying_weight > 0:
+        x = WordTyingPenalty(tying_weight, name="word_tying")([x, emb])
+    pooled, weights = AttentionPooling(attention_units, normalizer=attention_normalizer, name="attention_pooling")(
         x, return_attention_scores=True
     )
     pooled = layers.Dropout(dropout, name="dropout")(pooled)
@@ -64,7 +105,8 @@ def encode(model, token_ids, training=False):
     return h, mask
 
 
-def forward(model, token_ids, attention_override=None, hidden=None, training=False):
+def forward(model, token_ids, attention_override=None, hidden=None, training=False,
+            return_attention=True):
     """The model's forward pass, optionally with the attention replaced.
 
     Args:
@@ -74,6 +116,8 @@ def forward(model, token_ids, attention_override=None, hidden=None, training=Fal
         computed pooling weights (masked positions are still zeroed).
       hidden: optional (hidden states, mask) from `encode`, to reuse them
         while only the attention changes.
+      return_attention: False: return only "probabilities" (the pooling
+        weights are still computed: the pooled vector needs them).
     Returns:
       dict with "probabilities" and "attention", as the model.
     """
@@ -84,4 +128,6 @@ def forward(model, token_ids, attention_override=None, hidden=None, training=Fal
     )
     pooled = model.get_layer("dropout")(pooled, training=training)
     probs = model.get_layer("classifier")(pooled)
+    if not return_attention:
+        return {"probabilities": probs}
     return {"probabilities": probs, "attention": weights}

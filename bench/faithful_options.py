@@ -1,0 +1,117 @@
+"""Sweep of the faithful-attention options of bilstm_attention on movie_reviews, judged on VALIDATION.
+
+    python bench/faithful_options.py --name ortho_sparse --lstm orthogonal --normalizer sparsemax
+
+Trains like `python train.py` (movie_reviews, 4 epochs, Adam 2e-3, batch 64, max length 64, seed 0, best
+epoch by validation accuracy) with the given options, writes a run directory that
+`python -m attn_tf.evaluate` can read (runs/faithful/<name>), and prints one JSON line with the validation
+accuracy and, on a fixed sample of validation examples, tau(attention, gradient), tau(attention, LOO),
+ERASER AOPC comprehensiveness of the attention / gradient / random rankings and the attention entropy
+ratio. The test split is not read here (model choice is on validation; test accuracy comes from the
+chosen variants' train.py runs).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--name", required=True)
+    p.add_argument("--lstm", default="vanilla")
+    p.add_argument("--normalizer", default="softmax")
+    p.add_argument("--conicity-weight", type=float, default=None)
+    p.add_argument("--tying-weight", type=float, default=0.0)
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--learning-rate", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-samples", type=int, default=300)
+    p.add_argument("--logdir", default="runs/faithful")
+    p.add_argument("--results", default="runs/faithful/sweep.jsonl")
+    a = p.parse_args(argv)
+
+    import keras
+    import numpy as np
+
+    from attn_tf.data import TextVectorizer, make_dataset, vectorize_numpy
+    from attn_tf.models.bilstm_attention import bilstm_attention
+    from attn_tf.training.trainer import load_data
+
+    keras.utils.set_random_seed(a.seed)
+    config = {"model": "bilstm_attention", "dataset": "movie_reviews", "data": None, "seed": a.seed,
+              "max_length": 64, "vocab_size": 20000, "batch_size": 64, "epochs": a.epochs,
+              "learning_rate": a.learning_rate, "lstm": a.lstm, "attention_normalizer": a.normalizer,
+              "conicity_weight": a.conicity_weight, "tying_weight": a.tying_weight}
+    data = load_data(config)
+    run_dir = os.path.join(a.logdir, a.name)
+    os.makedirs(run_dir, exist_ok=True)
+    vec = TextVectorizer.adapt(data.train_texts, max_tokens=20000, min_count=1, max_length=64)
+    vec.save(os.path.join(run_dir, "vectorizer.json"))
+    config["class_names"] = list(data.class_names)
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    model = bilstm_attention(len(vec.vocabulary), len(data.class_names), max_length=64, lstm=a.lstm,
+                             conicity_weight=a.conicity_weight, tying_weight=a.tying_weight,
+                             attention_normalizer=a.normalizer)
+    train_model = keras.Model(model.input, model.output["probabilities"])
+    train_model.compile(keras.optimizers.Adam(a.learning_rate), "sparse_categorical_crossentropy",
+                        metrics=["accuracy"])
+    train_ds = make_dataset(data.train_texts, data.train_labels, vec, 64, shuffle=True, seed=a.seed)
+    val_ds = make_dataset(data.val_texts, data.val_labels, vec, 64, shuffle=False)
+    best = os.path.join(run_dir, "best.weights.h5")
+    ckpt = keras.callbacks.ModelCheckpoint(best, monitor="val_accuracy", save_best_only=True,
+                                           save_weights_only=True)
+    t0 = time.time()
+    hist = train_model.fit(train_ds, validation_data=val_ds, epochs=a.epochs, callbacks=[ckpt], verbose=2)
+    train_s = time.time() - t0
+    train_model.load_weights(best)
+    model.save(os.path.join(run_dir, "model.keras"))
+
+    from attn_tf.evaluation.adapter import ClassifierAdapter
+    from attn_tf.evaluation import erasure, faithfulness, importance
+
+    adapter = ClassifierAdapter(model)
+    rng = np.random.default_rng(0)
+    idx = np.sort(rng.permutation(len(data.val_texts))[:a.val_samples])
+    texts = [data.val_texts[i] for i in idx]
+    ids = vectorize_numpy(texts, vec)
+    probs, att = adapter.predict(ids)
+    grad = importance.gradient_importance(adapter, ids, hold_attention=True)
+    loo = importance.leave_one_out(adapter, ids, probs)[0]
+    summary, _ = faithfulness.agreement(att, grad, loo, ids)
+    er = erasure.eraser(adapter, ids, probs, {"attention": att, "gradient": grad,
+                                              "random": rng.random(ids.shape)})
+    lengths = (ids != 0).sum(1)
+    ent = -(np.where(att > 0, att * np.log(np.maximum(att, 1e-12)), 0)).sum(1)
+    ratio = np.where(lengths > 1, ent / np.log(np.maximum(lengths, 2)), 1.0)
+    res = {"name": a.name, "lstm": a.lstm, "normalizer": a.normalizer, "conicity_weight": a.conicity_weight,
+           "tying_weight": a.tying_weight, "epochs": a.epochs, "seed": a.seed,
+           "val_accuracy_best": float(max(hist.history["val_accuracy"])),
+           "best_epoch": int(np.argmax(hist.history["val_accuracy"]) + 1),
+           "val_tau_attn_grad": summary["attn_grad"]["mean"], "val_tau_attn_loo": summary["attn_loo"]["mean"],
+           "val_tau_grad_loo": summary["grad_loo"]["mean"],
+           "val_aopc_comp_attention": er["attention"]["aopc_comprehensiveness"],
+           "val_aopc_comp_gradient": er["gradient"]["aopc_comprehensiveness"],
+           "val_aopc_comp_random": er["random"]["aopc_comprehensiveness"],
+           "val_aopc_suff_attention": er["attention"]["aopc_sufficiency"],
+           "val_entropy_ratio": float(ratio.mean()), "val_zero_weight_frac": float(
+               ((att == 0) & (ids != 0)).sum() / max((ids != 0).sum(), 1)),
+           "train_seconds": round(train_s, 1), "load": os.getloadavg()[0], "run_dir": run_dir}
+    with open(os.path.join(run_dir, "results.json"), "w") as f:
+        json.dump({"model": "bilstm_attention", "dataset": "movie_reviews", "train_seconds": res["train_seconds"],
+                   "steps": int(train_model.optimizer.iterations.numpy()), "run_dir": run_dir,
+                   "validation": res}, f, indent=2)
+    os.makedirs(os.path.dirname(a.results), exist_ok=True)
+    with open(a.results, "a") as f:
+        f.write(json.dumps(res) + "\n")
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
