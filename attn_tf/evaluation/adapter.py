@@ -23,20 +23,20 @@ import tensorflow as tf
 
 from attn_tf.data import PAD_ID
 
-BILSTM = "bilstm_attention"
-TRANSFORMER = "transformer"
+def model_kind(model, name=None):
+    """The registry name of a classifier covered by the evaluation (`name`, else the Keras model's name).
 
+    ValueError (with the covered models) for anything else.
+    """
+    from attn_tf.models import registry
 
-def model_kind(model):
-    names = {layer.name for layer in model.layers}
-    if {"embedding", "encoder", "attention_pooling", "classifier"} <= names:
-        return BILSTM
-    if "encoder_block_0" in names and "classifier" in names and "pooling" in names:
-        return TRANSFORMER
-    raise ValueError(
-        "model %r is not a bilstm_attention or transformer classifier from attn_tf.models "
-        "(layers: %s)" % (model.name, ", ".join(sorted(names)))
-    )
+    kind = name or model.name
+    covered = [n for n in registry.names(registry.CLASSIFIER) if registry.get(n).evaluation is not None]
+    if kind not in covered:
+        raise ValueError(
+            "model %r is not a classifier the evaluation covers (%s); its registry entry "
+            "(attn_tf.models.registry) needs evaluation hooks" % (kind, ", ".join(covered)))
+    return kind
 
 
 def real_lengths(ids):
@@ -71,33 +71,34 @@ _ATT = tf.TensorSpec([None, None], tf.float32)
 
 
 class ClassifierAdapter:
-    """Batched, compiled access to a classifier's attention and gradients."""
+    """Batched, compiled access to a classifier's attention and gradients.
 
-    def __init__(self, model):
+    The model-specific parts (embeddings, encoder, head) come from the
+    evaluation hooks of the model's registry entry (attn_tf/models/eval_hooks.py).
+    """
+
+    def __init__(self, model, kind=None):
+        from attn_tf.models import registry
+
         self.model = model
-        self.kind = model_kind(model)
-        self.num_classes = int(model.get_layer("classifier").units)
-        if self.kind == BILSTM:
-            self._emb = model.get_layer("embedding")
-            self.embedding_matrix = self._emb.embeddings
-        else:
-            from attn_tf.models.transformer import num_blocks
-
-            self._emb = model.get_layer("embedding")
-            self.embedding_matrix = self._emb.token_embedding.embeddings
-            self.num_layers = num_blocks(model)
+        self.kind = model_kind(model, kind)
+        self.hooks = registry.get(self.kind).evaluation_hooks()
+        self.num_classes = int(model.output["probabilities"].shape[-1])
+        self.embedding_matrix = self.hooks.embedding_matrix(model)
+        if not self.has_pooling_attention:
+            self.num_layers = int(model.output["attention"].shape[1])
         self.max_length = int(model.input.shape[1]) if model.input.shape[1] else None
         self._predict = tf.function(self._predict_impl, input_signature=[_IDS], reduce_retracing=True)
         self._head = None
         self._hidden = None
-        if self.kind == BILSTM:
+        if self.has_pooling_attention:
             self._hidden = tf.function(self._hidden_impl, input_signature=[_IDS], reduce_retracing=True)
             self._head = tf.function(self._head_impl, input_signature=[_EMB, _ATT, _ATT],
                                      reduce_retracing=True)
 
     @property
     def has_pooling_attention(self):
-        return self.kind == BILSTM
+        return self.hooks.attention == "pooling"
 
     # ---------------------------------------------------------------- pieces
     def mask(self, ids):
@@ -105,7 +106,7 @@ class ClassifierAdapter:
 
     def token_embeddings(self, ids):
         """[B, T] ids -> [B, T, D] token embeddings (without positions)."""
-        return tf.gather(self.embedding_matrix, ids)
+        return self.hooks.embed(self.model, ids)
 
     def from_embeddings(self, emb, ids, hold_attention=False, attention_override=None):
         """Forward pass from token embeddings `emb` (mask from `ids`).
@@ -115,51 +116,19 @@ class ClassifierAdapter:
         Returns (probabilities [B, C], attention) with the model's attention
         shape ([B, T] or [B, L, H, T, T]).
         """
-        mask = self.mask(ids)
-        m = self.model
-        if self.kind == BILSTM:
-            x = m.get_layer("embedding_dropout")(emb, training=False)
-            h = m.get_layer("encoder")(x, mask=mask, training=False)
-            pool = m.get_layer("attention_pooling")
-            if hold_attention and attention_override is None:
-                _, a = pool(h, mask=mask, return_attention_scores=True)
-                attention_override = tf.stop_gradient(a)
-            pooled, a = pool(h, mask=mask, return_attention_scores=True,
-                             attention_override=attention_override)
-            probs = m.get_layer("classifier")(pooled)
-            return probs, a
-        t = tf.shape(ids)[1]
-        x = emb + tf.expand_dims(self._emb.position_embedding(tf.range(t)), 0)
-        x = m.get_layer("embedding_dropout")(x, training=False)
-        weights = []
-        for i in range(self.num_layers):
-            block = m.get_layer("encoder_block_%d" % i)
-            override = None if attention_override is None else attention_override[i]
-            if hold_attention and override is None:
-                _, w = block(x, padding_mask=mask, return_attention_scores=True)
-                override = tf.stop_gradient(w)
-            x, w = block(x, padding_mask=mask, return_attention_scores=True, attention_override=override)
-            weights.append(w)
-        pooled = m.get_layer("pooling")(x, mask=mask)
-        probs = m.get_layer("classifier")(pooled)
-        return probs, tf.stack(weights, axis=1)
+        return self.hooks.from_embeddings(self.model, emb, ids, hold_attention=hold_attention,
+                                          attention_override=attention_override)
 
     def _predict_impl(self, ids):
         probs, att = self.from_embeddings(self.token_embeddings(ids), ids)
         return tf.cast(probs, tf.float32), tf.cast(att, tf.float32)
 
     def _hidden_impl(self, ids):
-        m = self.model
-        x = m.get_layer("embedding_dropout")(self.token_embeddings(ids), training=False)
-        return tf.cast(m.get_layer("encoder")(x, mask=self.mask(ids), training=False), tf.float32)
+        return tf.cast(self.hooks.encode(self.model, ids), tf.float32)
 
     def _head_impl(self, hidden, mask, attention):
-        """BiLSTM: probabilities from hidden states and a given pooling attention."""
-        m = self.model
-        pooled, _ = m.get_layer("attention_pooling")(
-            hidden, mask=tf.cast(mask, tf.bool), return_attention_scores=True,
-            attention_override=attention)
-        return tf.cast(m.get_layer("classifier")(pooled), tf.float32)
+        """Pooling attention: probabilities from hidden states and a given pooling attention."""
+        return tf.cast(self.hooks.head(self.model, hidden, mask, attention), tf.float32)
 
     # ---------------------------------------------------------------- NumPy API
     def predict(self, ids, batch_size=256):
@@ -192,12 +161,14 @@ class ClassifierAdapter:
 
     def hidden(self, ids):
         if self._hidden is None:
-            raise ValueError("hidden states below a pooling attention exist only for %s models" % BILSTM)
+            raise ValueError("hidden states below a pooling attention exist only for pooling-attention "
+                             "models (%s is not one)" % self.kind)
         return self._hidden(tf.constant(np.asarray(ids, np.int32)))
 
     def head(self, hidden, mask, attention):
         """BiLSTM: probabilities [B, C] for hidden [B, T, D], mask [B, T] and attention [B, T]."""
         if self._head is None:
-            raise ValueError("attention-layer interventions need a %s model" % BILSTM)
+            raise ValueError("attention-layer interventions need a pooling-attention model (%s is not one)"
+                             % self.kind)
         return self._head(tf.cast(hidden, tf.float32), tf.cast(mask, tf.float32),
                           tf.cast(attention, tf.float32))

@@ -46,7 +46,7 @@ class Run:
         self.vectorizer = vectorizer
         self.data = data
         self.train_results = results
-        self.adapter = ClassifierAdapter(model)
+        self.adapter = ClassifierAdapter(model, kind=config.get("model"))
 
 
 def load_run(run_dir):
@@ -64,25 +64,29 @@ def load_run(run_dir):
             config = json.load(f)
     except (OSError, ValueError) as e:
         raise UsageError("%s/config.json is unreadable (%s)" % (run_dir, e))
-    from attn_tf.training.cli import SEQ2SEQ_MODELS
+    from attn_tf.models import registry
 
-    if config.get("model") in SEQ2SEQ_MODELS:
-        raise UsageError("%s is a %s run; the evaluation covers the classifiers (bilstm_attention, transformer)"
-                         % (run_dir, config.get("model")))
+    try:
+        spec = registry.get(config.get("model"))
+    except registry.UnknownModel as e:
+        raise UsageError("%s/config.json: %s" % (run_dir, e))
+    covered = [n for n in registry.names(registry.CLASSIFIER) if registry.get(n).evaluation is not None]
+    if spec.name not in covered:
+        raise UsageError("%s is a %s run; the evaluation covers the classifiers (%s)"
+                         % (run_dir, spec.name, ", ".join(covered)))
     import keras
 
     import attn_tf.layers  # noqa: F401  (registers the custom layers)
-    from attn_tf.data import TextVectorizer
+    from attn_tf.data.run_data import load_classification_data as load_data
     from attn_tf.evaluation.adapter import model_kind
-    from attn_tf.training.trainer import load_data
 
-    vectorizer = TextVectorizer.load(os.path.join(run_dir, "vectorizer.json"))
+    vectorizer = spec.saved_tokenizer(run_dir, config)
     try:
         model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
     except Exception as e:  # noqa: BLE001 - any load failure is a bad run dir for the user
         raise UsageError("%s/model.keras cannot be loaded (%s: %s)" % (run_dir, type(e).__name__, e))
     try:
-        model_kind(model)
+        model_kind(model, spec.name)
     except ValueError as e:
         raise UsageError(str(e))
     data = load_data(config)
@@ -201,7 +205,7 @@ def evaluate(run, samples=500, sections=None, second_run=None, seed=0, log=print
         if name in POOLING_ONLY and not adapter.has_pooling_attention:
             results["sections"][name] = {"skipped": "needs a model with pooling attention (bilstm_attention)"}
             continue
-        if name in TRANSFORMER_ONLY and adapter.kind != "transformer":
+        if name in TRANSFORMER_ONLY and adapter.has_pooling_attention:
             results["sections"][name] = {"skipped": "applies to transformer models"}
             continue
         if name == "seeds" and second_run is None:

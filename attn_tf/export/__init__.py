@@ -10,16 +10,17 @@ saved_models/models.config and writes saved_models/batching_parameters.txt if
 absent. Command line: `python -m attn_tf.export RUN_DIR [--name NAME]
 [--base-dir saved_models]`. Serving guide: README.md, section 'Serve with TF Serving'.
 
-One module per kind of model builds its signature; EXPORTERS maps a run's
-config["model"] to it. A module provides
+One module per kind of model builds its signature. The model's registry
+entry (attn_tf.models.registry, `ModelSpec.exporter`) names the kind
+("classifier", "seq2seq"); EXPORTER_MODULES maps the kind to the module
+(EXPORTERS: model name -> module, derived, kept for existing callers). A module provides
   REQUIRED_FILES            files of the run directory it needs (checked before anything is loaded)
   build(run, log, **options) -> object with
       .archive              keras.export.ExportArchive with the endpoint(s) added
       .signature_name       the signature the warmup requests call ("serving_default")
       .warmup_inputs        list of {input name: numpy array} (one PredictionLog each)
       .description          JSON-able dict (signature inputs/outputs, ...)
-A seq2seq `translate` signature is one new module, attn_tf/export/seq2seq.py,
-registered below for seq2seq_gru and seq2seq_transformer.
+A new kind of export is one module here plus its line in EXPORTER_MODULES.
 """
 
 import importlib
@@ -29,20 +30,32 @@ from attn_tf.export.run import ExportError, RunDir
 
 __all__ = ["export_run", "ExportError", "EXPORTERS"]
 
-EXPORTERS = {
-    "bilstm_attention": "attn_tf.export.classifier",
-    "transformer": "attn_tf.export.classifier",
-    "seq2seq_gru": "attn_tf.export.seq2seq",
-    "seq2seq_transformer": "attn_tf.export.seq2seq",
+EXPORTER_MODULES = {
+    "classifier": "attn_tf.export.classifier",
+    "seq2seq": "attn_tf.export.seq2seq",
 }
+
+
+def _exporters():
+    from attn_tf.models import registry
+
+    return {n: EXPORTER_MODULES[registry.get(n).exporter] for n in registry.names()
+            if registry.get(n).exporter in EXPORTER_MODULES}
+
+
+def __getattr__(name):
+    if name == "EXPORTERS":
+        return _exporters()
+    raise AttributeError("module 'attn_tf.export' has no attribute %r" % name)
 
 
 def exporter_for(run):
     """The exporter module of a run (ExportError if the kind has none)."""
-    module_name = EXPORTERS.get(run.kind)
+    exporters = _exporters()
+    module_name = exporters.get(run.kind)
     if module_name is None:
         raise ExportError("%s: no exporter for model %r (known: %s)"
-                          % (run.path, run.kind, ", ".join(sorted(EXPORTERS))))
+                          % (run.path, run.kind, ", ".join(exporters)))
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as e:

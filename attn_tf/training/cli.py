@@ -4,28 +4,15 @@ import argparse
 
 from attn_tf.training.devices import STRATEGIES
 
-CLASSIFIER_MODELS = ("bilstm_attention", "transformer")
-SEQ2SEQ_MODELS = ("seq2seq_gru", "seq2seq_transformer")
-MODELS = CLASSIFIER_MODELS + SEQ2SEQ_MODELS
+from attn_tf.models import registry
+
+# The model names, their tasks and training defaults live in the registry
+# (attn_tf.models.registry); these names are kept for existing imports.
+CLASSIFIER_MODELS = registry.names(registry.CLASSIFIER)
+SEQ2SEQ_MODELS = registry.names(registry.SEQ2SEQ)
+MODELS = registry.names()
 SEQ2SEQ_ATTENTION = ("additive", "dot", "general", "scaled")
 AUGMENTATIONS = ("none", "noise")
-
-# Sized so the default job takes minutes on a 2-core CPU.
-MODEL_DEFAULTS = {
-    "bilstm_attention": {"epochs": 4, "learning_rate": 2e-3},
-    "transformer": {"epochs": 8, "learning_rate": 1e-3},
-    "seq2seq_gru": {"epochs": 10, "learning_rate": 2e-3},
-    "seq2seq_transformer": {"epochs": 10, "learning_rate": 1e-3},
-}
-
-# Word-level seq2seq (de_en, --data pairs): thousands of output words; at 2e-3
-# the GRU stalls at the unigram distribution (measured: token accuracy 9% after
-# 3 epochs on de_en; 5e-4 reaches 21% after 2), and 17k pairs need more epochs.
-WORD_SEQ2SEQ_DEFAULTS = {"seq2seq_gru": {"epochs": 20, "learning_rate": 5e-4}}
-
-# r8 (5k long documents): the BiLSTM's validation accuracy climbs from 94.0% at
-# 4 epochs to 95.6% at 7-8, then stays there (measured to 12 epochs).
-DATASET_DEFAULTS = {("bilstm_attention", "r8"): {"epochs": 8}}
 
 DEFAULT_DATASET = {"classifier": "movie_reviews", "seq2seq": "cmudict"}
 
@@ -69,7 +56,10 @@ def build_parser():
         prog="train.py",
         description="Train an attention text classifier and log its attention for TensorBoard.",
     )
-    p.add_argument("--model", choices=MODELS, default="bilstm_attention", help="model to train")
+    p.add_argument("--model", choices=registry.names(), default="bilstm_attention",
+                   help="model to train: " + "; ".join(
+                       "%s (%s)" % (n, registry.get(n).description or registry.get(n).task)
+                       for n in registry.names()))
     src = p.add_mutually_exclusive_group()
     src.add_argument("--dataset", default=None,
                      help="named dataset: movie_reviews (default), r8, r52, 20newsgroups; "
@@ -129,12 +119,10 @@ def build_parser():
 
 def parse_args(argv=None):
     args = build_parser().parse_args(argv)
+    spec = registry.get(args.model)
     if args.dataset is None and args.data is None:
-        args.dataset = DEFAULT_DATASET["seq2seq" if args.model in SEQ2SEQ_MODELS else "classifier"]
-    defaults = MODEL_DEFAULTS[args.model]
-    if args.data is not None or (args.dataset or "").lower() == "de_en":
-        defaults = dict(defaults, **WORD_SEQ2SEQ_DEFAULTS.get(args.model, {}))
-    defaults = dict(defaults, **DATASET_DEFAULTS.get((args.model, (args.dataset or "").lower()), {}))
+        args.dataset = DEFAULT_DATASET[spec.task]
+    defaults = spec.training_defaults(vars(args))
     if args.epochs is None:
         args.epochs = defaults["epochs"]
     if args.learning_rate is None:

@@ -24,17 +24,7 @@ from attn_tf.errors import UsageError
 
 RESUMABLE_OVERRIDES = ("epochs", "max_steps", "attention_every", "verbose")
 
-# Model sizes. The default cmudict job trains in ~13 minutes on a quiet 2-core
-# CPU; a 256-unit decoder (vs 128) is what brings it under 30% WER (README
-# "Sequence to sequence", measured results).
-GRU_SIZES = {
-    "default": {"embedding_dim": 64, "units": 128, "decoder_units": 256, "dropout": 0.1},
-    "de_en": {"embedding_dim": 128, "units": 128, "decoder_units": 256, "dropout": 0.3},
-}
-TRANSFORMER_SIZES = {
-    "default": {"hidden_dim": 128, "num_layers": 2, "num_heads": 4, "intermediate_dim": 256, "dropout": 0.1},
-    "de_en": {"hidden_dim": 128, "num_layers": 2, "num_heads": 4, "intermediate_dim": 256, "dropout": 0.2},
-}
+# Model sizes and training defaults: attn_tf.models.registry.
 LENGTH_PENALTY = 0.6
 LABEL_SMOOTHING = 0.0
 BUCKETS = (4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64, 96)
@@ -55,16 +45,9 @@ def _dataset_key(config):
 
 
 def build_vocabularies(data, config):
-    from attn_tf.data.seq2seq_vocab import SequenceVocabulary
+    from attn_tf.models import registry
 
-    def adapt(texts, tokenizer, lowercase):
-        min_count = 2 if tokenizer == "unicode_script" else 1
-        return SequenceVocabulary.adapt(texts, tokenizer=tokenizer, lowercase=lowercase,
-                                        max_length=config["max_length"], max_tokens=config["vocab_size"],
-                                        min_count=min_count)
-
-    return (adapt(data.train_sources, data.source_tokenizer, data.source_lowercase),
-            adapt(data.train_targets, data.target_tokenizer, data.target_lowercase))
+    return registry.get(config["model"]).tokenizer(config, data)
 
 
 def make_pair_dataset(source_ids, target_ids, batch_size, shuffle, seed=0):
@@ -103,30 +86,20 @@ def make_pair_dataset(source_ids, target_ids, batch_size, shuffle, seed=0):
 # ----------------------------------------------------------------------------- model
 
 def model_sizes(config):
-    """The size arguments of the model: config["model_sizes"] (saved with the run) or the defaults."""
-    if config.get("model_sizes"):
-        return dict(config["model_sizes"])
-    key = _dataset_key(config)
-    table = GRU_SIZES if config["model"] == "seq2seq_gru" else TRANSFORMER_SIZES
-    return dict(table["default"], **table.get(key, {}))
+    """The size arguments of the model: config["model_sizes"] (saved with the run) or the registry's defaults."""
+    from attn_tf.models import registry
+
+    return registry.get(config["model"]).sizes_for(config)
 
 
 def build_seq2seq_model(config, source_vocab_size, target_vocab_size):
     """The model named by config["model"], sized by `model_sizes(config)`."""
-    sizes = model_sizes(config)
-    if config["model"] == "seq2seq_gru":
-        from attn_tf.models.seq2seq_gru import Seq2SeqGRU
+    from attn_tf.models import registry
 
-        model = Seq2SeqGRU(source_vocab_size, target_vocab_size, attention=config.get("attention", "additive"),
-                           name="seq2seq_gru", **sizes)
-    elif config["model"] == "seq2seq_transformer":
-        from attn_tf.models.seq2seq_transformer import Seq2SeqTransformer
-
-        model = Seq2SeqTransformer(source_vocab_size, target_vocab_size, max_source_length=config["max_length"],
-                                   max_target_length=config["max_length"] + 1, name="seq2seq_transformer",
-                                   **sizes)
-    else:
+    spec = registry.get(config["model"])
+    if spec.task != registry.SEQ2SEQ:
         raise UsageError("unknown seq2seq model %r" % config["model"])
+    model = spec.build(config, source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size)
     model.build_dummy()
     return model
 
@@ -142,8 +115,11 @@ def learning_rate(config, total_steps):
     lr = float(config["learning_rate"])
     if not total_steps:
         return lr
-    if config["model"] == "seq2seq_transformer":
-        warmup = max(1, min(1000, total_steps // 20))
+    from attn_tf.models import registry
+
+    warmup_fraction = registry.get(config["model"]).training_defaults(config).get("warmup")
+    if warmup_fraction:
+        warmup = max(1, min(1000, int(total_steps * warmup_fraction)))
         return keras.optimizers.schedules.CosineDecay(
             lr * 0.01, decay_steps=max(total_steps - warmup, 1), alpha=0.05, warmup_target=lr, warmup_steps=warmup)
     return keras.optimizers.schedules.CosineDecay(lr, decay_steps=total_steps, alpha=0.05)
@@ -154,7 +130,10 @@ def compile_model(model, config, total_steps=None):
 
     from attn_tf.metrics.masked import MaskedAccuracy, MaskedLoss
 
-    clip = {"clipnorm": 1.0} if config["model"] == "seq2seq_gru" else {}
+    from attn_tf.models import registry
+
+    clipnorm = registry.get(config["model"]).training_defaults(config).get("clipnorm")
+    clip = {"clipnorm": clipnorm} if clipnorm else {}
     model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, total_steps), **clip),
                   loss=MaskedLoss(label_smoothing=LABEL_SMOOTHING), metrics=[MaskedAccuracy()])
 
@@ -371,8 +350,13 @@ def train_seq2seq(config, strategy=None, log=print):
         log("Resuming %s from epoch %d, step %d" % (run_dir, resumed_state["epoch"], resumed_state["step"]))
     else:
         config = {k: v for k, v in config.items() if k != "_explicit"}
-    if config["model"] == "seq2seq_transformer" and config.get("attention", "additive") != "additive":
-        log("Note: --attention applies to seq2seq_gru; seq2seq_transformer uses multi-head scaled dot-product")
+    from attn_tf.models import registry
+
+    spec = registry.get(config["model"])
+    if "attention" not in spec.options and config.get("attention", "additive") != "additive":
+        log("Note: --attention applies to %s; %s uses multi-head scaled dot-product" % (
+            ", ".join(n for n in registry.names(registry.SEQ2SEQ) if "attention" in registry.get(n).options),
+            config["model"]))
 
     keras.utils.set_random_seed(config["seed"])
     if config.get("mixed_precision"):
@@ -466,7 +450,7 @@ def train_seq2seq(config, strategy=None, log=print):
     results = {
         "model": config["model"],
         "dataset": config.get("dataset") or config.get("data"),
-        "attention": config.get("attention") if config["model"] == "seq2seq_gru" else "multi_head",
+        "attention": config.get("attention") if "attention" in spec.options else "multi_head",
         "beam_size": beam_size,
         "test_sources": len(rows),
         **{"test_" + k: v for k, v in metrics.items()},

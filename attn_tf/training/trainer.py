@@ -1,5 +1,6 @@
 """The training job behind train.py: data -> vectorizer -> model -> fit -> evaluate -> save."""
 
+import dataclasses
 import json
 import os
 import sys
@@ -12,15 +13,32 @@ from attn_tf.errors import UsageError
 RESUMABLE_OVERRIDES = ("epochs", "max_steps", "attention_every", "verbose")
 
 
-def load_data(config):
-    from attn_tf import data as data_lib
+@dataclasses.dataclass
+class TrainContext:
+    """What a model's callback factories (registry `ModelSpec.callbacks`) get from the training loop.
 
-    if config.get("data"):
-        return data_lib.load_user_data(
-            config["data"], text_column=config["text_column"], label_column=config["label_column"],
-            seed=config["seed"],
-        )
-    return data_lib.load_dataset(config["dataset"], seed=config["seed"])
+    config: the run's configuration (flags, model options included); model: the
+    model with dict outputs; train_model: the model being fit (shares its layers);
+    data: the run's data; tokenizer: the run's tokenizer; run_dir: the run
+    directory; chief: whether this worker writes files (a factory that logs
+    should return [] when not); log: the job's print function.
+    """
+
+    config: dict
+    model: object
+    train_model: object
+    data: object
+    tokenizer: object
+    run_dir: str
+    chief: bool
+    log: object = print
+
+
+def load_data(config):
+    """Kept for existing imports; the owner is attn_tf.data.run_data."""
+    from attn_tf.data.run_data import load_classification_data
+
+    return load_classification_data(config)
 
 
 def build_models(config, vocab_size, num_classes):
@@ -32,10 +50,9 @@ def build_models(config, vocab_size, num_classes):
     """
     import keras
 
-    from attn_tf.models import build_classifier
+    from attn_tf.models import registry
 
-    model = build_classifier(config["model"], vocab_size=vocab_size, num_classes=num_classes,
-                             max_length=config["max_length"])
+    model = registry.get(config["model"]).build(config, vocab_size=vocab_size, num_classes=num_classes)
     train_model = keras.Model(model.input, model.output["probabilities"], name=model.name + "_train")
     optimizer = keras.optimizers.Adam(config["learning_rate"])
     train_model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -47,9 +64,10 @@ def train(config, strategy=None, log=print):
 
     Returns a dict of results (also written to results.json in the run dir).
     """
-    from attn_tf.training.cli import SEQ2SEQ_MODELS
+    from attn_tf.models import registry
 
-    if config["model"] in SEQ2SEQ_MODELS:
+    spec = registry.get(config["model"])
+    if spec.task == registry.SEQ2SEQ:
         from attn_tf.training.seq2seq_trainer import train_seq2seq
 
         return train_seq2seq(config, strategy=strategy, log=log)
@@ -91,16 +109,14 @@ def train(config, strategy=None, log=print):
         run_dir = rd.new_run_dir(config["logdir"], config["model"],
                                  config.get("dataset") or os.path.splitext(os.path.basename(config["data"]))[0],
                                  config.get("run_name"))
-        # min_count=1: on 10k-sentence datasets, dropping singletons cost
-        # validation accuracy (sweep in the foundation issue's note).
-        vectorizer = TextVectorizer.adapt(data.train_texts, max_tokens=config["vocab_size"], min_count=1,
-                                          max_length=config["max_length"])
+        vectorizer = spec.tokenizer(config, data)
         vectorizer.save(os.path.join(run_dir, "vectorizer.json"))
+        config["model_sizes"] = spec.sizes_for(config)  # so --resume rebuilds the same model
         # Export needs the class names without reloading the data.
         config["class_names"] = list(data.class_names)
         rd.save_config(run_dir, config)
     else:
-        vectorizer = TextVectorizer.load(os.path.join(run_dir, "vectorizer.json"))
+        vectorizer = spec.saved_tokenizer(run_dir, config)
 
     n_trunc, n_total = vectorizer.truncation_report(data.train_texts)
     log("Vocabulary: %d tokens; %d of %d training texts truncated to %d tokens" % (
@@ -148,6 +164,10 @@ def train(config, strategy=None, log=print):
     if config.get("max_steps"):
         callbacks.append(cb.StopAtStep(config["max_steps"]))
     callbacks.extend(extra_callbacks)
+    ctx = TrainContext(config=config, model=model, train_model=train_model, data=data, tokenizer=vectorizer,
+                       run_dir=run_dir, chief=chief, log=log)
+    for factory in spec.callback_factories():
+        callbacks.extend(factory(ctx) or [])
 
     initial_epoch = resumed_state["epoch"] if resumed_state else 0
     start = time.time()

@@ -1,0 +1,298 @@
+"""The model registry: the one place a model is described.
+
+Every fact about a model that another part of attn_tf needs (the `--model`
+choices of the command line, the builder and its default sizes, the training
+defaults, how it is tokenized, which exporter writes it, how the evaluation
+reaches its embeddings, encoder and head) lives in its `ModelSpec` here.
+Adding a classifier is one `register(ModelSpec(...))` entry plus its builder.
+
+Interface
+---------
+    from attn_tf.models import registry
+
+    registry.names(task=None)          # registered names, in registration order ("classifier"/"seq2seq" filter)
+    registry.get(name)                 # the ModelSpec; UnknownModel (a ValueError) listing the names
+    registry.register(spec)            # adds (or replaces) an entry; returns the spec
+    registry.dataset_key(config)       # "movie_reviews", ..., "user" for --data: the key of per-dataset defaults
+
+`ModelSpec` fields (all but name/task/builder optional):
+
+    name        the --model value, config["model"] of a run, the Keras model name
+    task        "classifier" | "seq2seq"
+    builder     "module:function" (imported on first use, so reading the registry imports no TensorFlow)
+                or a callable. Classifiers: builder(vocab_size=, num_classes=, max_length=, **sizes,
+                **options) -> keras.Model with outputs {"probabilities", "attention"}.
+                Seq2seq: see `build_inputs` below.
+    sizes       {"default": {...}, "<dataset key>": {overrides}}: the builder's size arguments.
+                A run saves the sizes it used in config["model_sizes"]; --resume rebuilds from those.
+    training    {"default": {"epochs", "learning_rate", ...}, "<dataset key>": {overrides}}.
+                Optional extra keys: "clipnorm" (Adam gradient clipping), "warmup" (fraction of the
+                steps of linear warm-up before the cosine decay; seq2seq only).
+    options     {config key: builder keyword}: model options that come from command-line flags
+                (e.g. {"attention": "attention"} for seq2seq_gru). A key absent from the config, or
+                None there, is not passed, so the builder's default applies (old runs keep working).
+    build_inputs  (seq2seq) "module:function" mapping (config, **inputs) to the builder's extra
+                arguments, e.g. max lengths derived from config["max_length"].
+    make_tokenizer  "module:function" or callable (config, data) -> tokenizer; default: the task's
+                (classifier: TextVectorizer.adapt on the training texts; seq2seq: source and target
+                SequenceVocabulary). A model that brings its own tokenizer (a pretrained WordPiece)
+                sets this and `load_tokenizer`. The classifier tokenizer must offer
+                __call__(strings) -> (ids, token_count), vocabulary, tokens_for, truncation_report
+                and save(path); the trainer saves it as the run's vectorizer.json.
+    load_tokenizer  "module:function" or callable (run_dir, config) -> tokenizer (resume, export, evaluation).
+    exporter    kind of SavedModel exporter: "classifier" | "seq2seq" (attn_tf.export maps the kind to
+                its module; the registry names no module above the models).
+    evaluation  "module:object" with the evaluation hooks (classifiers): embedding_matrix(model),
+                embed(model, ids), from_embeddings(model, emb, ids, hold_attention, attention_override),
+                and for pooling attention encode(model, ids) / head(model, hidden, mask, attention);
+                see attn_tf/models/eval_hooks.py. None: the model is not covered by the evaluation.
+    callbacks   tuple of "module:function" or callables, each (ctx) -> list of keras callbacks, called
+                by the training loop with its TrainContext (config, model, train_model, data,
+                tokenizer, run_dir, chief, log); return [] when the option that needs it is off.
+    description one line for --help.
+
+`spec.build(config, **inputs)` builds the model for a run: the builder with
+`inputs` (vocab_size/num_classes, or the vocabulary sizes), `spec.sizes_for(config)`
+and the options found in `config`. `spec.training_defaults(config)` gives the
+defaults that `--epochs` / `--learning-rate` override.
+"""
+
+import dataclasses
+import importlib
+from typing import Any, Callable, Mapping, Optional, Tuple, Union
+
+CLASSIFIER = "classifier"
+SEQ2SEQ = "seq2seq"
+TASKS = (CLASSIFIER, SEQ2SEQ)
+
+Ref = Union[str, Callable, None]
+
+
+class UnknownModel(ValueError):
+    """A model name that is not registered; the message lists the registered ones."""
+
+
+def resolve(ref):
+    """"package.module:attribute" -> the attribute (imported now); callables and None pass through."""
+    if ref is None or not isinstance(ref, str):
+        return ref
+    module, _, attr = ref.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split(".") if attr else ():
+        obj = getattr(obj, part)
+    return obj
+
+
+def dataset_key(config):
+    """The key of per-dataset defaults: the lower-cased --dataset, or "user" for a --data file."""
+    if config.get("data"):
+        return "user"
+    return str(config.get("dataset") or "").lower()
+
+
+def _layered(table, key):
+    table = table or {}
+    return dict(table.get("default", {}), **table.get(key, {}))
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    task: str
+    builder: Ref
+    sizes: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    training: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    options: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    build_inputs: Ref = None
+    make_tokenizer: Ref = None
+    load_tokenizer: Ref = None
+    exporter: Optional[str] = None
+    evaluation: Ref = None
+    callbacks: Tuple[Ref, ...] = ()
+    description: str = ""
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError("task of %s must be one of %s, got %r" % (self.name, TASKS, self.task))
+
+    # ---------------------------------------------------------------- facts
+    def sizes_for(self, config):
+        """Builder size arguments of a run: config["model_sizes"] when saved with it, else the defaults."""
+        if config.get("model_sizes"):
+            return dict(config["model_sizes"])
+        return _layered(self.sizes, dataset_key(config))
+
+    def training_defaults(self, config):
+        """{"epochs", "learning_rate", ...} for this model on the config's dataset."""
+        return _layered(self.training, dataset_key(config))
+
+    def options_from(self, config):
+        """Builder keywords of the model options present (not None) in `config`."""
+        return {kw: config[key] for key, kw in self.options.items() if config.get(key) is not None}
+
+    # ---------------------------------------------------------------- hooks
+    def build(self, config, **inputs):
+        """The model of a run (see module docstring)."""
+        builder = resolve(self.builder)
+        extra = resolve(self.build_inputs)
+        args = dict(inputs)
+        if extra is not None:
+            args.update(extra(config, **inputs))
+        elif self.task == CLASSIFIER:
+            args.setdefault("max_length", config["max_length"])
+        args.update(self.sizes_for(config))
+        args.update(self.options_from(config))
+        return builder(**args)
+
+    def tokenizer(self, config, data):
+        """A new tokenizer for a run (from its training data, or the model's own)."""
+        fn = resolve(self.make_tokenizer) or _DEFAULT_TOKENIZERS[self.task][0]
+        return fn(config, data)
+
+    def saved_tokenizer(self, run_dir, config):
+        """The tokenizer a run saved (resume, export, evaluation)."""
+        fn = resolve(self.load_tokenizer) or _DEFAULT_TOKENIZERS[self.task][1]
+        return fn(run_dir, config)
+
+    def evaluation_hooks(self):
+        return resolve(self.evaluation)
+
+    def callback_factories(self):
+        return [resolve(c) for c in self.callbacks]
+
+
+# ----------------------------------------------------------------------------- default tokenizers
+
+def text_vectorizer(config, data):
+    """The classifiers' default tokenizer: a TextVectorizer adapted on the training texts."""
+    from attn_tf.data import TextVectorizer
+
+    # min_count=1: on 10k-sentence datasets, dropping singletons cost
+    # validation accuracy (sweep in the foundation issue's note).
+    return TextVectorizer.adapt(data.train_texts, max_tokens=config["vocab_size"], min_count=1,
+                                max_length=config["max_length"])
+
+
+def load_text_vectorizer(run_dir, config):
+    import os
+
+    from attn_tf.data import TextVectorizer
+
+    return TextVectorizer.load(os.path.join(run_dir, "vectorizer.json"))
+
+
+def sequence_vocabularies(config, data):
+    """Seq2seq default: (source, target) SequenceVocabulary adapted on the training pairs."""
+    from attn_tf.data.seq2seq_vocab import SequenceVocabulary
+
+    def adapt(texts, tokenizer, lowercase):
+        # Word-level vocabularies drop singletons (typos, rare names); characters and phonemes keep all.
+        min_count = 2 if tokenizer == "unicode_script" else 1
+        return SequenceVocabulary.adapt(texts, tokenizer=tokenizer, lowercase=lowercase,
+                                        max_length=config["max_length"], max_tokens=config["vocab_size"],
+                                        min_count=min_count)
+
+    return (adapt(data.train_sources, data.source_tokenizer, data.source_lowercase),
+            adapt(data.train_targets, data.target_tokenizer, data.target_lowercase))
+
+
+def load_sequence_vocabularies(run_dir, config):
+    import os
+
+    from attn_tf.data.seq2seq_vocab import SequenceVocabulary
+
+    return (SequenceVocabulary.load(os.path.join(run_dir, "source_vocab.json")),
+            SequenceVocabulary.load(os.path.join(run_dir, "target_vocab.json")))
+
+
+_DEFAULT_TOKENIZERS = {
+    CLASSIFIER: (text_vectorizer, load_text_vectorizer),
+    SEQ2SEQ: (sequence_vocabularies, load_sequence_vocabularies),
+}
+
+
+# ----------------------------------------------------------------------------- the registry
+
+_REGISTRY = {}
+
+
+def register(spec):
+    """Adds `spec` (replacing an entry of the same name); returns it."""
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def names(task=None):
+    return tuple(n for n, s in _REGISTRY.items() if task is None or s.task == task)
+
+
+def get(name):
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownModel("unknown model %r; choose one of: %s" % (name, ", ".join(names()))) from None
+
+
+def seq2seq_inputs_transformer(config, **inputs):
+    """Seq2seq Transformer: position tables for the source and the target (+1: the [START]/[END] shift)."""
+    return {"max_source_length": config["max_length"], "max_target_length": config["max_length"] + 1,
+            "name": "seq2seq_transformer"}
+
+
+def seq2seq_inputs_gru(config, **inputs):
+    return {"name": "seq2seq_gru"}
+
+
+# Sized so the default jobs take minutes on a 2-core CPU; the defaults were
+# chosen on validation accuracy (README "Measured results").
+register(ModelSpec(
+    name="bilstm_attention", task=CLASSIFIER,
+    builder="attn_tf.models.bilstm_attention:bilstm_attention",
+    sizes={"default": {"embedding_dim": 100, "lstm_units": 64, "attention_units": 64, "dropout": 0.5,
+                       "embedding_dropout": 0.5}},
+    # r8 (5k long documents): validation accuracy climbs from 94.0% at 4
+    # epochs to 95.6% at 7-8, then stays there (measured to 12 epochs).
+    training={"default": {"epochs": 4, "learning_rate": 2e-3}, "r8": {"epochs": 8}},
+    exporter="classifier",
+    evaluation="attn_tf.models.eval_hooks:POOLING",
+    description="Embedding -> BiLSTM -> attention pooling -> Dense",
+))
+register(ModelSpec(
+    name="transformer", task=CLASSIFIER,
+    builder="attn_tf.models.transformer:transformer",
+    sizes={"default": {"hidden_dim": 64, "num_layers": 2, "num_heads": 4, "intermediate_dim": 128,
+                       "dropout": 0.1, "classifier_dropout": 0.3}},
+    training={"default": {"epochs": 8, "learning_rate": 1e-3}},
+    exporter="classifier",
+    evaluation="attn_tf.models.eval_hooks:TRANSFORMER",
+    description="token + position embeddings -> Transformer encoder blocks -> mean pooling -> Dense",
+))
+register(ModelSpec(
+    name="seq2seq_gru", task=SEQ2SEQ,
+    builder="attn_tf.models.seq2seq_gru:Seq2SeqGRU",
+    build_inputs="attn_tf.models.registry:seq2seq_inputs_gru",
+    # A 256-unit decoder (vs 128) is what brings cmudict under 30% WER (README
+    # "Sequence to sequence", measured results).
+    sizes={"default": {"embedding_dim": 64, "units": 128, "decoder_units": 256, "dropout": 0.1},
+           "de_en": {"embedding_dim": 128, "dropout": 0.3}},
+    # Word-level pairs (de_en, --data): thousands of output words; at 2e-3 the
+    # GRU stalls at the unigram distribution (measured: token accuracy 9% after
+    # 3 epochs on de_en; 5e-4 reaches 21% after 2), and 17k pairs need more epochs.
+    training={"default": {"epochs": 10, "learning_rate": 2e-3, "clipnorm": 1.0},
+              "de_en": {"epochs": 20, "learning_rate": 5e-4},
+              "user": {"epochs": 20, "learning_rate": 5e-4}},
+    options={"attention": "attention"},
+    exporter="seq2seq",
+    description="bidirectional GRU encoder, GRU decoder with additive or dot-product attention",
+))
+register(ModelSpec(
+    name="seq2seq_transformer", task=SEQ2SEQ,
+    builder="attn_tf.models.seq2seq_transformer:Seq2SeqTransformer",
+    build_inputs="attn_tf.models.registry:seq2seq_inputs_transformer",
+    sizes={"default": {"hidden_dim": 128, "num_layers": 2, "num_heads": 4, "intermediate_dim": 256,
+                       "dropout": 0.1},
+           "de_en": {"dropout": 0.2}},
+    training={"default": {"epochs": 10, "learning_rate": 1e-3, "warmup": 0.05}},
+    exporter="seq2seq",
+    description="Transformer encoder-decoder (multi-head self- and cross-attention)",
+))
