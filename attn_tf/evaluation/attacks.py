@@ -28,21 +28,10 @@ import numpy as np
 import tensorflow as tf
 
 from attn_tf.data import UNK_ID
-from attn_tf.evaluation.adapter import length_batches, real_lengths, trim
-from attn_tf.evaluation.perturb import EDIT_KINDS, char_edit, editable, is_word, tokens_to_ids
+from attn_tf.data.perturb import EDIT_KINDS, STOPWORDS, char_edit, editable, is_word, tokens_to_ids  # noqa: F401
+from attn_tf.models.adapter import length_batches, real_lengths, trim
+from attn_tf.models.gradients import loss_gradients  # noqa: F401  (moved below training and evaluation)
 
-STOPWORDS = frozenset("""
-a about above after again against all am an and any are aren't as at be because been before being below
-between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during each
-few for from further had hadn't has hasn't have haven't having he he'd he'll he's her here here's hers herself
-him himself his how how's i i'd i'll i'm i've if in into is isn't it it's its itself let's me more most mustn't
-my myself no nor not of off on once only or other ought our ours ourselves out over own same shan't she she'd
-she'll she's should shouldn't so some such than that that's the their theirs them themselves then there
-there's these they they'd they'll they're they've this those through to too under until up very was wasn't we
-we'd we'll we're we've were weren't what what's when when's where where's which while who who's whom why
-why's with won't would wouldn't you you'd you'll you're you've your yours yourself yourselves s t d ll m o re
-ve y also just will
-""".split())
 
 SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"
 
@@ -178,38 +167,6 @@ def deepwordbug(adapter, vectorizer, token_lists, labels, max_edit_distance=30, 
     return {"status": status, "queries": queries, "words": words,
             "changed_words": np.array([len(c) for c in changed]), "edit_distance": dist,
             "tokens": tokens, "ids": ids, "changed": changed}
-
-
-def _loss_grad_fn(adapter):
-    def fn(ids, target):
-        emb = tf.cast(adapter.token_embeddings(ids), tf.float32)
-        with tf.GradientTape() as tape:
-            tape.watch(emb)
-            probs, _ = adapter.from_embeddings(emb, ids)
-            p = tf.reduce_sum(tf.cast(probs, tf.float32) * tf.one_hot(target, adapter.num_classes), -1)
-            loss = -tf.reduce_sum(tf.math.log(tf.maximum(p, 1e-12)))
-        return tape.gradient(loss, emb), emb
-
-    return tf.function(fn, input_signature=[tf.TensorSpec([None, None], tf.int32),
-                                            tf.TensorSpec([None], tf.int32)], reduce_retracing=True)
-
-
-def loss_gradients(adapter, ids, target, batch_size=128):
-    """dL/de [N, T, D] and e for L = -log p_target (batched by length)."""
-    cache = adapter.__dict__.setdefault("_eval_fns", {})
-    if "loss_grad" not in cache:
-        cache["loss_grad"] = _loss_grad_fn(adapter)
-    fn = cache["loss_grad"]
-    ids = np.asarray(ids, np.int32)
-    d = int(adapter.embedding_matrix.shape[1])
-    grads = np.zeros(ids.shape + (d,), np.float32)
-    embs = np.zeros(ids.shape + (d,), np.float32)
-    for idx in length_batches(real_lengths(ids), batch_size):
-        sub = trim(ids[idx])
-        g, e = fn(tf.constant(sub), tf.constant(np.asarray(target)[idx], tf.int32))
-        grads[idx, :sub.shape[1]] = g.numpy()
-        embs[idx, :sub.shape[1]] = e.numpy()
-    return grads, embs
 
 
 def word_vocabulary_mask(vectorizer):

@@ -7,7 +7,7 @@ returns `(train_ds, extra_callbacks)`:
 * `--augment noise`: every epoch, each training example is, with probability
   0.5, replaced by a noisy copy: one of 1 or 2 random character edits, 10%
   word drops or 10% adjacent-word swaps (the perturbations of
-  `attn_tf.evaluation.perturb`, so training noise and the evaluation's random
+  `attn_tf.data.perturb`, so training noise and the evaluation's random
   noise are the same kinds). A new draw every epoch (seeded by --seed and the
   epoch).
 * `--adversarial-training`: at the start of every epoch a callback computes
@@ -42,7 +42,7 @@ class _State:
 
 def noisy_ids(tokens, clean_ids, vectorizer, rng, probability=NOISE_PROBABILITY, choices=NOISE_CHOICES):
     """Ids with a random subset of rows replaced by noisy versions of their tokens."""
-    from attn_tf.evaluation import perturb
+    from attn_tf.data import perturb
 
     ids = clean_ids.copy()
     rows = np.nonzero(rng.random(len(tokens)) < probability)[0]
@@ -69,19 +69,20 @@ def adversarial_typos(adapter, vectorizer, tokens, ids, labels, rng, fraction=AD
     change the label for a reader, so the copies keep their labels (unlike
     word flips, which may turn "good" into "bad"). Returns the new ids.
     """
-    from attn_tf.evaluation import attacks, perturb
+    from attn_tf.data import perturb
+    from attn_tf.models.gradients import loss_gradients
 
     emb_matrix = np.asarray(adapter.embedding_matrix.numpy(), np.float32)
     out = ids.copy()
     width = ids.shape[1]
     for start in range(0, len(ids), batch_size):
         rows = np.arange(start, min(start + batch_size, len(ids)))
-        grads, embs = attacks.loss_gradients(adapter, ids[rows], labels[rows], batch_size=batch_size)
+        grads, embs = loss_gradients(adapter, ids[rows], labels[rows], batch_size=batch_size)
         sal = np.abs((grads * embs).sum(-1))
         cand_rows, cand_pos, cand_tokens = [], [], []
         for r, i in enumerate(rows):
             toks = tokens[i][:width]
-            elig = [j for j, t in enumerate(toks) if perturb.editable(t) and t not in attacks.STOPWORDS]
+            elig = [j for j, t in enumerate(toks) if perturb.editable(t) and t not in perturb.STOPWORDS]
             if not elig:
                 continue
             k = max(1, int(round(fraction * sum(perturb.is_word(t) for t in toks))))
@@ -162,7 +163,7 @@ def augmented_training(config, data, vectorizer, model, train_model):
         def on_epoch_begin(self, epoch, logs=None):
             state.epoch = epoch
             if n_adv:
-                from attn_tf.evaluation.adapter import ClassifierAdapter
+                from attn_tf.models.adapter import ClassifierAdapter
 
                 adapter = getattr(self, "_adapter", None)
                 if adapter is None:
