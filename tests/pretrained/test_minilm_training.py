@@ -1,0 +1,114 @@
+"""train.py --model minilm end to end on a tiny random configuration (no pretrained weights needed).
+
+The registry entry is swapped for one with a tiny random backbone (preset
+None) and a tiny WordPiece vocabulary; everything else is the real path:
+tokenizer hook, builder, attention logging (step 0 = the model before
+fine-tuning), test metrics, model.keras, probe and evaluation hooks.
+"""
+
+import dataclasses
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "training"))
+
+import train as train_script  # noqa: E402
+from synthetic import FILLER, NEGATIVE, POSITIVE, write_csv  # noqa: E402
+
+TINY_SIZES = {"preset": None, "hidden_dim": 16, "num_layers": 2, "num_heads": 2, "intermediate_dim": 32,
+              "max_sequence_length": 32, "classifier_dropout": 0.1}
+
+
+def tiny_vocabulary():
+    # Some words are left out whole so that WordPiece splits them: "lovely" -> love ##ly.
+    words = sorted(set(FILLER + POSITIVE + NEGATIVE) - {"lovely", "boring"})
+    return ["[PAD]", "[UNK]", "[CLS]", "[SEP]", ".", "love", "bor", "##ly", "##ing"] + words
+
+
+def tiny_tokenizer(config, data=None):
+    from attn_tf.data.wordpiece import WordPieceVectorizer
+
+    return WordPieceVectorizer(tiny_vocabulary(), max_length=config["max_length"])
+
+
+@pytest.fixture
+def tiny_minilm():
+    from attn_tf.models import registry
+
+    original = registry.get("minilm")
+    registry.register(dataclasses.replace(original, sizes={"default": TINY_SIZES}, make_tokenizer=tiny_tokenizer,
+                                          training={"default": {"epochs": 2, "learning_rate": 3e-3}}))
+    yield
+    registry.register(original)
+
+
+def test_train_minilm_logs_all_heads_from_step_0_and_probes(tmp_path, tiny_minilm):
+    csv = write_csv(tmp_path / "reviews.csv", n=400)
+    args = ["--model", "minilm", "--data", str(csv), "--text-column", "review", "--label-column", "sentiment",
+            "--logdir", str(tmp_path / "runs"), "--batch-size", "32", "--max-length", "20", "--verbose", "0",
+            "--no-export", "--attention-every", "5", "--probe-examples", "3"]
+    assert train_script.main(args) == 0
+    (run,) = os.listdir(tmp_path / "runs")
+    run = tmp_path / "runs" / run
+    results = json.loads((run / "results.json").read_text())
+    assert results["model"] == "minilm" and results["test_accuracy"] > 0.6
+    config = json.loads((run / "config.json").read_text())
+    assert config["model_sizes"]["num_layers"] == 2
+
+    from tensorboard.backend.event_processing import event_accumulator
+
+    from tb_plugin import metadata
+
+    acc = event_accumulator.EventAccumulator(str(run / "attention"), size_guidance={"tensors": 0})
+    acc.Reload()
+    tags = acc.Tags()["tensors"]
+    assert sorted(tags) == [metadata.probe_tag(i) for i in range(3)]
+    events = acc.Tensors(tags[0])
+    assert events[0].step == 0 and len(events) >= 3
+    blobs = events[0].tensor_proto.string_val
+    header = metadata.decode_header(blobs[0])
+    tokens = header["tokens"]["input"]
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
+    assert [l["name"] for l in header["layers"]] == ["encoder/block_0", "encoder/block_1"]
+    first = metadata.decode_array(blobs[1])
+    last = metadata.decode_array(acc.Tensors(tags[0])[-1].tensor_proto.string_val[1])
+    assert first.shape == (2, len(tokens), len(tokens))
+    assert np.abs(first.astype(np.float32) - last.astype(np.float32)).max() > 1e-3  # fine-tuning moved the heads
+
+    # The run is probed like any classifier run, through its saved WordPiece tokenizer.
+    from attn_tf import probe
+
+    assert probe.main([str(run), "--text", "A lovely film.", "--logdir", str(tmp_path / "probes"),
+                       "--run-name", "p", "--merge-word-pieces"]) == 0
+
+
+def test_evaluation_hooks_match_the_model(tiny_minilm):
+    import tensorflow as tf
+
+    from attn_tf.models import registry
+
+    spec = registry.get("minilm")
+    model = spec.build({"max_length": 12, "model_sizes": TINY_SIZES}, vocab_size=len(tiny_vocabulary()),
+                       num_classes=2)
+    hooks = spec.evaluation_hooks()
+    ids = np.array([[2, 10, 11, 3, 0, 0, 0, 0, 0, 0, 0, 0], [2, 12, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0]], np.int32)
+    probs, att = hooks.from_embeddings(model, hooks.embed(model, ids), tf.constant(ids))
+    out = model(ids, training=False)
+    np.testing.assert_allclose(np.asarray(probs), np.asarray(out["probabilities"]), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(att), np.asarray(out["attention"]), atol=1e-5)
+    # Attention override reaches the model: uniform attention changes the output.
+    uniform = [tf.ones_like(att[:, i]) / 12.0 for i in range(att.shape[1])]
+    p2, a2 = hooks.from_embeddings(model, hooks.embed(model, ids), tf.constant(ids), attention_override=uniform)
+    assert np.abs(np.asarray(p2) - np.asarray(probs)).max() > 0
+    assert np.all(np.asarray(a2)[0, :, :, :4, 4:] == 0)  # masked keys stay zero
+
+
+def test_preset_vocabulary_size_mismatch_is_refused():
+    from attn_tf.models.minilm import minilm_classifier
+
+    with pytest.raises(ValueError, match="30522"):
+        minilm_classifier(2, max_length=8, vocab_size=100)
