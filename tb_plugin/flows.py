@@ -45,6 +45,19 @@ HEAD_FUSIONS = ("mean", "max", "min")
 FLOW_CAP = 1536
 FLOW_MAX_TOKENS = 192
 
+# Beyond the exact caps and up to these, `flow` solves the max-flow exactly on
+# a *sparsified* graph (`sparse_attention_flow`): the middle layers keep only
+# the entries among the `top_k` largest of their row or column, `top_k`
+# chosen so the graph holds about SPARSE_EDGE_BUDGET edges. Dropping edges
+# can only lower a max-flow, and the trivial cuts bound it from above; where
+# they meet (on dense softmax attention: nearly always) the value is proven
+# exact. Checked against the exact solver in tests/tb_plugin/
+# test_plugin_flows.py. 12 x 512 is BERT-base at 512 tokens.
+SPARSE_FLOW_CAP = 12 * 512
+SPARSE_FLOW_MAX_TOKENS = 512
+SPARSE_EDGE_BUDGET = 96 * 1024
+SPARSE_MIN_TOP_K = 4
+
 DEFAULT_SCALE = 1e6
 
 
@@ -239,3 +252,206 @@ def attention_flow(layers, position, head_fusion="mean", exclude_first=False, sc
         values[0] = 0.0
     total = values.sum()
     return values / total if total > 0 else values
+
+
+def flow_method(num_layers, num_tokens):
+    """"exact" within the exact caps, "sparse" within the sparse ones; else ValueError.
+
+    The message names both caps (the plugin shows it to the user).
+    """
+    try:
+        check_flow_size(num_layers, num_tokens)
+        return "exact"
+    except ValueError:
+        pass
+    if num_layers * num_tokens > SPARSE_FLOW_CAP or num_tokens > SPARSE_FLOW_MAX_TOKENS:
+        raise ValueError(
+            "attention flow is limited to layers*tokens <= %d and tokens <= %d (exact up to "
+            "layers*tokens <= %d and tokens <= %d, on a sparsified graph above; got %d layers * "
+            "%d tokens = %d); use rollout instead"
+            % (SPARSE_FLOW_CAP, SPARSE_FLOW_MAX_TOKENS, FLOW_CAP, FLOW_MAX_TOKENS,
+               num_layers, num_tokens, num_layers * num_tokens)
+        )
+    return "sparse"
+
+
+def sparse_top_k(num_layers, num_tokens, edge_budget=None):
+    """Entries kept per row (and per column) of the middle layers: ~`edge_budget` edges."""
+    budget = SPARSE_EDGE_BUDGET if edge_budget is None else edge_budget
+    k = budget // max(1, 2 * num_layers * num_tokens)
+    return int(max(SPARSE_MIN_TOP_K, min(num_tokens, k)))
+
+
+def sparsify(matrix, top_k):
+    """`matrix` keeping each entry that is among the `top_k` largest of its row or of its column."""
+    m = np.asarray(matrix, dtype=np.float64)
+    t = min(m.shape)
+    if top_k >= t:
+        return m.copy()
+    keep = np.zeros(m.shape, dtype=bool)
+    rows = np.argpartition(-m, top_k - 1, axis=1)[:, :top_k]
+    np.put_along_axis(keep, rows, True, axis=1)
+    cols = np.argpartition(-m, top_k - 1, axis=0)[:top_k, :]
+    np.put_along_axis(keep, cols, True, axis=0)
+    return np.where(keep, m, 0.0)
+
+
+def _integer(a, scale):
+    return np.rint(np.asarray(a, dtype=np.float64) * scale)
+
+
+class _SparseFlowGraph:
+    """One graph for every source of the layered network, middle layers sparsified.
+
+    For one source (0, j) only its own out-edges (column j of A'_1) matter
+    (no flow ever enters another input node) and, for the sink (L, p), only
+    row p of A'_L: both are kept *whole*; layers 2..L-1 keep
+    `sparsify(A'_l, top_k)`. Node 0 is the source; its T out-edges (to every
+    (1, i)) get column j's capacities before each solve, so the CSR graph is
+    built once. Other ids: 1 + (l-1)*T + i = (l, i) for l = 1..L-1; the sink
+    last.
+    """
+
+    def __init__(self, residual, position, top_k, scale):
+        from scipy import sparse
+
+        self.t = t = residual[0].shape[0]
+        self.num_layers = num_layers = len(residual)
+        self.first = _integer(residual[0], scale)                # [T(query i), T(key j)]
+        self.last_row = _integer(residual[-1][position], scale)  # [T]
+        self.position = position
+        self.sink = 1 + (num_layers - 1) * t
+        if num_layers == 1:
+            return
+        rows = [np.zeros(t, np.int64)]
+        cols = [1 + np.arange(t)]
+        caps = [np.ones(t)]
+        for l in range(2, num_layers):                           # edges (l-1, j) -> (l, i)
+            c = _integer(sparsify(residual[l - 1], top_k), scale)
+            qi, kj = np.nonzero(c > 0)
+            rows.append(1 + (l - 2) * t + kj)
+            cols.append(1 + (l - 1) * t + qi)
+            caps.append(c[qi, kj])
+        kj = np.nonzero(self.last_row > 0)[0]                    # (L-1, i) -> sink
+        rows.append(1 + (num_layers - 2) * t + kj)
+        cols.append(np.full(kj.shape, self.sink))
+        caps.append(self.last_row[kj])
+        caps = np.concatenate(caps)
+        if max(caps.max(), self.first.max()) >= 2**31:
+            raise ValueError("scale %g makes capacities overflow int32" % scale)
+        n = self.sink + 1
+        self.graph = sparse.csr_array(
+            (caps.astype(np.int32),
+             (np.concatenate(rows).astype(np.int32), np.concatenate(cols).astype(np.int32))),
+            shape=(n, n),
+        )
+        self.graph.sort_indices()
+        # Row 0 holds exactly the source edges, in node order.
+        assert self.graph.indptr[1] == t and (self.graph.indices[:t] == 1 + np.arange(t)).all()
+
+    def upper_bound(self, j):
+        """Integer capacity of the cheaper trivial cut: all out of the source, or all into the sink."""
+        if self.num_layers == 1:
+            return self.first[self.position, j]
+        return min(self.first[:, j].sum(), self.last_row.sum())
+
+    def max_flow(self, j):
+        """Integer max-flow from input token j on this graph (a lower bound of the full graph's)."""
+        from scipy.sparse.csgraph import maximum_flow
+
+        if self.num_layers == 1:
+            return self.first[self.position, j]
+        self.graph.data[: self.t] = self.first[:, j].astype(np.int32)
+        return float(maximum_flow(self.graph, 0, self.sink).flow_value)
+
+
+def _reaches(residual, position):
+    """Input tokens with a path of nonzero capacity to `position` in the full graph."""
+    reach = np.zeros(residual[0].shape[0], dtype=bool)
+    reach[position] = True
+    for a in reversed(residual):
+        reach = (a[reach] > 0).any(axis=0)
+    return reach
+
+
+def sparse_attention_flow(layers, position, head_fusion="mean", exclude_first=False, top_k=None,
+                          scale=DEFAULT_SCALE, return_info=False):
+    """Attention flow solved exactly on a sparsified graph, with a certificate per token.
+
+    The source's out-edges (column j of A'_1) and the sink's in-edges (row
+    `position` of A'_L) are kept whole; the middle layers keep the entries
+    among the `top_k` largest of their row or column (`sparsify`). Removing
+    edges never raises a max-flow, so each token's value is a lower bound of
+    the exact one; the capacity of the trivial cuts (everything out of the
+    source, or everything into the sink) is an upper bound. Where the two
+    meet, the value *is* the exact max-flow of the full graph ("certified").
+    Tokens left uncertified are solved again with 4x `top_k` once. With
+    ``top_k >= T`` the graph is the full one and the result equals
+    `attention_flow` (up to the integer rounding both share).
+
+    Args:
+      layers, position, head_fusion, exclude_first, scale: as `attention_flow`.
+      top_k: entries kept per row/column of the middle layers; default
+        `sparse_top_k` (about SPARSE_EDGE_BUDGET edges).
+      return_info: also return ``{"top_k", "certified", "tokens",
+        "max_gap"}``: how many of the T values are proven exact and the
+        largest (upper - lower bound) of the others, in the units of the
+        normalised result.
+    Returns:
+      float64 ``[T]`` summing to 1 (and the info dict with `return_info`).
+    """
+    t = _check_layers(layers)
+    position = int(position)
+    if not 0 <= position < t:
+        raise ValueError("position must be in [0, %d], got %d" % (t - 1, position))
+    if top_k is None:
+        top_k = sparse_top_k(len(layers), t)
+    top_k = int(max(1, min(t, top_k)))
+    residual = _residual_layers(layers, head_fusion)
+    graph = _SparseFlowGraph(residual, position, top_k, scale)
+    values = np.zeros(t, dtype=np.float64)
+    # Tokens without any path to `position` (e.g. later tokens of a causal
+    # model) have flow 0, proven without a solve.
+    upper = np.array([graph.upper_bound(j) for j in range(t)]) * _reaches(residual, position)
+    for j in range(t):
+        if upper[j] > 0:
+            values[j] = graph.max_flow(j)
+    open_ = np.nonzero(values < upper)[0]
+    if open_.size and top_k < t:
+        denser = _SparseFlowGraph(residual, position, min(t, 4 * top_k), scale)
+        for j in open_:
+            values[j] = max(values[j], denser.max_flow(j))
+    gap = upper - values
+    values = values / scale
+    if exclude_first:
+        values[0] = 0.0
+        gap[0] = 0.0
+    total = values.sum()
+    result = values / total if total > 0 else values
+    if return_info:
+        info = {
+            "top_k": top_k,
+            "certified": int((gap <= 0).sum()),
+            "tokens": t,
+            "max_gap": float(gap.max() / scale / total) if total > 0 and t else 0.0,
+        }
+        return result, info
+    return result
+
+
+def flow(layers, position, head_fusion="mean", exclude_first=False):
+    """The flow the tab shows: exact within the caps, sparsified beyond (see `flow_method`).
+
+    Returns:
+      (float64 ``[T]``, info dict): info has ``method`` ("exact" or "sparse")
+      and, for "sparse", the keys of `sparse_attention_flow`'s info.
+    Raises:
+      ValueError: bad shapes or position, or a size over the sparse caps.
+    """
+    t = _check_layers(layers)
+    method = flow_method(len(layers), t)
+    if method == "exact":
+        return attention_flow(layers, position, head_fusion, exclude_first), {"method": "exact"}
+    values, info = sparse_attention_flow(layers, position, head_fusion, exclude_first, return_info=True)
+    info["method"] = "sparse"
+    return values, info

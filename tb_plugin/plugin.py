@@ -25,6 +25,7 @@ from tensorboard.plugins import base_plugin
 from tensorboard.util import tb_logging
 
 from tb_plugin import flows
+from tb_plugin import live
 from tb_plugin import metadata
 from tb_plugin import static_files
 from tb_plugin import stats as stats_lib
@@ -44,7 +45,9 @@ SAMPLING_HINT = (
 )
 
 _BOOLEANS = {"0": False, "1": True, "false": False, "true": True}
-_INTEGER = re.compile(r"^[+-]?[0-9]{1,19}$")
+# Any number of digits: a value beyond int64 gets "must be in [...]" (out of
+# range), not "must be an integer" (issue 10); int() of 4300+ digits raises, hence the cap.
+_INTEGER = re.compile(r"^[+-]?[0-9]{1,4000}$")
 _LAYER_FORMATS = ("bin", "json")
 # Reuse a series listing this many seconds for /header, /layer, /rollout and
 # /flow (a step missing from it triggers a fresh read); /steps, /tags and
@@ -131,7 +134,8 @@ def _int_arg(request, name, default=None, required=False, minimum=None, maximum=
         low = "" if minimum is None else str(minimum)
         high = "" if maximum is None else str(maximum)
         raise errors.InvalidArgumentError(
-            "parameter %r must be in [%s, %s], got %d" % (name, low, high, number)
+            "parameter %r is out of range: it must be in [%s, %s], got %s"
+            % (name, low, high, _short(value))
         )
     return number
 
@@ -193,6 +197,8 @@ class AttentionPlugin(base_plugin.TBPlugin):
         # (experiment, run, tag) -> (monotonic time, list of BlobSequenceDatum)
         self._series_cache = collections.OrderedDict()
         self._series_lock = threading.Lock()
+        # Typed texts run through the run's exported model (tb_plugin/live.py).
+        self._live = live.LiveRoutes(self, context.logdir, context.data_provider)
 
     # -- TBPlugin -------------------------------------------------------------
 
@@ -207,6 +213,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
             "/rollout": self._serve_rollout,
             "/flow": self._serve_flow,
             "/stats": self._serve_stats,
+            **self._live.routes(),
         }
 
     def is_active(self):
@@ -512,31 +519,33 @@ class AttentionPlugin(base_plugin.TBPlugin):
                 % (len(tokens) - 1, len(tokens), position)
             )
         try:
-            flows.check_flow_size(len(header["layers"]), len(tokens))
+            # Exact max-flow within flows.FLOW_CAP; above it (up to
+            # flows.SPARSE_FLOW_CAP) exact on a sparsified graph.
+            flows.flow_method(len(header["layers"]), len(tokens))
         except ValueError as e:
             raise errors.InvalidArgumentError(str(e))
         key = ("flow", experiment, datum.values[0].blob_key, datum.wall_time, head_fusion,
                exclude_first, position)
-        flow = self._results.get(key)
-        if flow is None:
+        cached = self._results.get(key)
+        if cached is None:
             layers = self._all_layers(ctx, experiment, datum, header)
             try:
-                flow = flows.attention_flow(
+                cached = flows.flow(
                     layers, position, head_fusion=head_fusion, exclude_first=exclude_first
                 )
             except ValueError as e:
                 raise errors.InvalidArgumentError(str(e))
-            self._results.put(key, flow, flow.nbytes)
+            self._results.put(key, cached, cached[0].nbytes + 256)
+        flow, info = cached
         rollout_row = self._rollout(ctx, experiment, datum, header, head_fusion, exclude_first)[position]
-        return _json_response(
-            request,
-            {
-                "tokens": tokens,
-                "position": position,
-                "flow": _rounded(flow),
-                "rollout": _rounded(rollout_row),
-            },
-        )
+        answer = {
+            "tokens": tokens,
+            "position": position,
+            "flow": _rounded(flow),
+            "rollout": _rounded(rollout_row),
+        }
+        answer.update(info)
+        return _json_response(request, answer)
 
     def _layer_stats(self, ctx, experiment, datum, header, index, own_header):
         """Statistics of one layer of one step (cached).

@@ -149,3 +149,77 @@ def test_flow_cap_and_position_errors():
     # A custom cap
     with pytest.raises(ValueError, match="<= 5"):
         flows.attention_flow([np.stack([np.eye(3)])] * 2, 0, cap=5)
+
+
+# -- attention flow above the exact caps: exact on a sparsified graph ---------------
+
+
+@pytest.mark.parametrize("num_layers,tokens,seed", [(12, 48, 0), (6, 64, 1)])
+def test_sparse_flow_equals_exact_on_dense_attention(num_layers, tokens, seed):
+    layers = _random_layers(num_layers, 4, tokens, seed=seed)
+    for position in (0, tokens // 2, tokens - 1):
+        exact = flows.attention_flow(layers, position)
+        got, info = flows.sparse_attention_flow(layers, position, top_k=4, return_info=True)
+        # every value proven exact by the cut bound, hence equal to the exact solver's
+        assert info["certified"] == tokens and info["max_gap"] == 0.0
+        np.testing.assert_allclose(got, exact, atol=1e-12)
+
+
+def test_sparse_flow_with_few_layers_is_close_and_says_so():
+    # 3 peaky layers: the min cut is not a trivial one, so values are lower
+    # bounds (solved again 4x denser), reported as not certified.
+    layers = _random_layers(3, 4, 40, seed=2)
+    for position in (0, 20, 39):
+        exact = flows.attention_flow(layers, position)
+        got, info = flows.sparse_attention_flow(layers, position, top_k=4, return_info=True)
+        assert info["certified"] < 40 and info["max_gap"] > 0
+        assert np.abs(got - exact).max() < 0.005
+        assert np.corrcoef(got, exact)[0, 1] > 0.99
+
+
+def test_sparse_flow_on_causal_attention_is_a_checked_lower_bound():
+    layers = _random_layers(6, 4, 48, seed=3, causal=True)
+    for position in (5, 30, 47):
+        res = flows._residual_layers(layers, "mean")
+        exact_raw = flows.max_flow_values(res, position)
+        got, info = flows.sparse_attention_flow(layers, position, top_k=2, return_info=True)
+        exact = flows.attention_flow(layers, position)
+        # tokens after `position` cannot reach it: 0, and proven so
+        assert np.all(got[position + 1:] == 0) and info["certified"] >= 48 - position - 1
+        assert np.abs(got - exact).max() <= max(info["max_gap"], 1e-12) + 0.02
+        # with every entry kept the sparse graph is the full one
+        full = flows.sparse_attention_flow(layers, position, top_k=48)
+        np.testing.assert_allclose(full, exact, atol=1e-12)
+        assert exact_raw[position + 1:].sum() == 0
+
+
+def test_sparse_flow_single_layer_and_exclude_first():
+    layers = _random_layers(1, 2, 30, seed=4)
+    for position in (0, 7):
+        np.testing.assert_allclose(flows.sparse_attention_flow(layers, position), flows.attention_flow(layers, position), atol=1e-12)
+    layers = _random_layers(4, 2, 30, seed=5)
+    got = flows.sparse_attention_flow(layers, 3, exclude_first=True, top_k=30)
+    assert got[0] == 0.0
+    np.testing.assert_allclose(got, flows.attention_flow(layers, 3, exclude_first=True), atol=1e-12)
+
+
+def test_sparsify_keeps_row_and_column_maxima():
+    m = np.array([[5.0, 1.0, 0.0], [0.2, 0.1, 0.3], [4.0, 0.0, 9.0]])
+    kept = flows.sparsify(m, 1)
+    # row maxima 5, 0.3, 9 and column maxima 5, 1, 9
+    np.testing.assert_array_equal(kept, [[5.0, 1.0, 0.0], [0.0, 0.0, 0.3], [0.0, 0.0, 9.0]])
+
+
+def test_flow_method_and_caps():
+    assert flows.flow_method(12, 128) == "exact"
+    assert flows.flow_method(12, 512) == "sparse"
+    assert flows.flow_method(1, 193) == "sparse"
+    with pytest.raises(ValueError, match="layers\\*tokens <= %d and tokens <= %d" % (
+            flows.SPARSE_FLOW_CAP, flows.SPARSE_FLOW_MAX_TOKENS)):
+        flows.flow_method(13, 512)
+    with pytest.raises(ValueError, match="tokens <= 512"):
+        flows.flow_method(1, 513)
+    layers = _random_layers(2, 2, 6, seed=6)
+    values, info = flows.flow(layers, 2)
+    assert info == {"method": "exact"}
+    np.testing.assert_allclose(values, flows.attention_flow(layers, 2))

@@ -202,8 +202,20 @@ def test_flow(client, logdir):
 
 def test_flow_over_cap(client, monkeypatch):
     monkeypatch.setattr(flows, "FLOW_CAP", 5)
+    monkeypatch.setattr(flows, "SPARSE_FLOW_CAP", 8)
     msg = get_error(client, BASE + "/flow?" + q("transformer", step=10, position=1), 400)
-    assert "layers*tokens <= 5" in msg
+    assert "layers*tokens <= 8" in msg and "exact up to layers*tokens <= 5" in msg
+
+
+def test_flow_above_exact_cap_is_sparse(client, logdir, monkeypatch):
+    # Between the exact and the sparse caps the route solves on the sparsified
+    # graph (with 2 layers nothing is dropped: the first and last layers stay
+    # whole), and says how many values the cut bound proves exact.
+    monkeypatch.setattr(flows, "FLOW_CAP", 5)
+    _, arrays = logdir.expected["transformer"][TAG][20]
+    got = get_json(client, BASE + "/flow?" + q("transformer", step=20, position=3))
+    assert got["method"] == "sparse" and got["tokens"] == 5 and 0 <= got["certified"] <= 5
+    np.testing.assert_allclose(got["flow"], flows.attention_flow(arrays, 3, cap=10**6), atol=1e-7)
 
 
 def test_stats(client, logdir):
