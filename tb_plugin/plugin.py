@@ -29,6 +29,7 @@ from tb_plugin import live
 from tb_plugin import metadata
 from tb_plugin import static_files
 from tb_plugin import stats as stats_lib
+from tb_plugin import thumbnails
 
 logger = tb_logging.get_logger()
 
@@ -49,6 +50,10 @@ _BOOLEANS = {"0": False, "1": True, "false": False, "true": True}
 # range), not "must be an integer" (issue 10); int() of 4300+ digits raises, hence the cap.
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,4000}$")
 _LAYER_FORMATS = ("bin", "json")
+# `/layer?dtype=` of the binary answer: float16 halves the transfer and is
+# what the default storage holds anyway (exact for it).
+_LAYER_DTYPES = {"float32": "<f4", "float16": "<f2"}
+_HEAD_AGGREGATES = ("mean", "max")
 # Reuse a series listing this many seconds for /header, /layer, /rollout and
 # /flow (a step missing from it triggers a fresh read); /steps, /tags and
 # /stats always read afresh.
@@ -210,6 +215,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
             "/steps": self._serve_steps,
             "/header": self._serve_header,
             "/layer": self._serve_layer,
+            "/grid": self._serve_grid,
             "/rollout": self._serve_rollout,
             "/flow": self._serve_flow,
             "/stats": self._serve_stats,
@@ -429,11 +435,23 @@ class AttentionPlugin(base_plugin.TBPlugin):
         ctx, experiment, run, tag, step = self._request_step(request)
         index = _int_arg(request, "layer", required=True, minimum=0, maximum=2**31)
         fmt = _enum_arg(request, "format", _LAYER_FORMATS, "bin")
+        dtype = _enum_arg(request, "dtype", tuple(_LAYER_DTYPES), "float32")
+        head = _arg(request, "head")
+        if head is not None and head not in _HEAD_AGGREGATES:
+            head = _int_arg(request, "head", minimum=0, maximum=2**31)
         datum = self._datum(ctx, experiment, run, tag, step)
         # Under the Rust data server a small blob costs a ~40 ms round trip:
         # use the header only if an earlier request (/header) cached it.
         header = self._cached_header(experiment, datum)
         arr = self._layer(ctx, experiment, datum, header, index)
+        if head is not None:
+            # One matrix of the layer (the tab's enlarged heatmap): [1, Q, K].
+            if not isinstance(head, str) and head >= arr.shape[0]:
+                raise errors.InvalidArgumentError(
+                    "parameter 'head' must be in [0, %d] or one of %s, got %d"
+                    % (arr.shape[0] - 1, ", ".join(_HEAD_AGGREGATES), head)
+                )
+            arr = thumbnails.select_head(arr, head)[None]
         shape = [int(s) for s in arr.shape]
         if fmt == "json":
             data = arr.astype(np.float32)
@@ -442,12 +460,44 @@ class AttentionPlugin(base_plugin.TBPlugin):
                 return http_util.Respond(request, body, "application/json")
             # Respond's JSON path turns NaN/Infinity into strings.
             return _json_response(request, {"shape": shape, "data": data.tolist()})
-        body = np.ascontiguousarray(arr, dtype="<f4").tobytes()
+        body = np.ascontiguousarray(arr, dtype=_LAYER_DTYPES[dtype]).tobytes()
         return http_util.Respond(
             request,
             body,
             "application/octet-stream",
-            headers=[("X-Attention-Shape", ",".join(str(s) for s in shape))],
+            headers=[("X-Attention-Shape", ",".join(str(s) for s in shape)),
+                     ("X-Attention-Dtype", dtype)],
+        )
+
+    @wrappers.Request.application
+    def _serve_grid(self, request):
+        """Per-head thumbnails of one layer, pooled on the server (tb_plugin/thumbnails.py)."""
+        ctx, experiment, run, tag, step = self._request_step(request)
+        index = _int_arg(request, "layer", required=True, minimum=0, maximum=2**31)
+        size = _int_arg(request, "size", default=thumbnails.DEFAULT_SIZE,
+                        minimum=thumbnails.MIN_SIZE, maximum=thumbnails.MAX_SIZE)
+        aggregate = _enum_arg(request, "agg", thumbnails.AGGREGATES, "mean")
+        datum = self._datum(ctx, experiment, run, tag, step)
+        key = ("grid", experiment, datum.values[min(index + 1, len(datum.values) - 1)].blob_key,
+               datum.wall_time, index, size, aggregate)
+        result = self._results.get(key)
+        if result is None:
+            header = self._cached_header(experiment, datum)
+            arr = self._layer(ctx, experiment, datum, header, index)
+            pooled, maxima = thumbnails.layer_thumbnails(arr, size, aggregate)
+            result = (pooled.tobytes(), [int(n) for n in pooled.shape], maxima.tolist(),
+                      [int(n) for n in arr.shape])
+            self._results.put(key, result, len(result[0]) + 256)
+        body, shape, maxima, source = result
+        return http_util.Respond(
+            request,
+            body,
+            "application/octet-stream",
+            headers=[
+                ("X-Attention-Shape", ",".join(str(n) for n in shape)),
+                ("X-Attention-Max", ",".join(repr(float(m)) for m in maxima)),
+                ("X-Attention-Source-Shape", ",".join(str(n) for n in source)),
+            ],
         )
 
     def _square_layers(self, header):

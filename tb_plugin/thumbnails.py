@@ -1,0 +1,91 @@
+"""Server-side downsampling of attention matrices for the tab's grid (pure NumPy).
+
+At 12 layers x 12 heads x 512 tokens a step holds 38 M weights (150 MB as the
+float32 `/layer` route sends them); the grid draws each matrix in ~50-110 CSS
+pixels. `/grid` therefore sends, per layer, every head (and the mean/max over
+heads) pooled to at most `size` x `size` cells, 8-bit, normalised per matrix:
+~13 x 64 x 64 bytes instead of 12 x 512 x 512 x 4.
+
+* Pooling is the block **maximum** (bins of near-equal width,
+  ``np.linspace`` edges), so a single strong weight stays visible in the
+  thumbnail (a block mean would fade it by the block area). The enlarged
+  matrix is always drawn from full-resolution data.
+* Each matrix is sent as ``round(255 * pooled / max)`` with its full-resolution
+  ``max``; the client recovers ``value ~= q / 255 * max`` (for the fixed 0-1
+  colour scale) and draws the "0 - max of each matrix" scale directly.
+* A matrix no larger than `size` in a dimension is not pooled in it.
+"""
+
+import numpy as np
+
+DEFAULT_SIZE = 64
+MIN_SIZE = 4
+MAX_SIZE = 512
+AGGREGATES = ("mean", "max", "none")
+
+
+def _edges(n, size):
+    """Start indices of `min(n, size)` near-equal bins over ``range(n)``."""
+    bins = min(n, size)
+    return np.linspace(0, n, bins + 1).astype(np.int64)[:-1]
+
+
+def block_max(matrices, size):
+    """``[N, Q, K] -> [N, q, k]`` block maxima, ``q = min(Q, size)``, ``k = min(K, size)``."""
+    a = np.asarray(matrices)
+    if a.ndim != 3:
+        raise ValueError("expected [N, Q, K] matrices, got shape %s" % (a.shape,))
+    _, q, k = a.shape
+    if q == 0 or k == 0:
+        return a[:, : min(q, size), : min(k, size)]
+    if q > size:
+        a = np.maximum.reduceat(a, _edges(q, size), axis=1)
+    if k > size:
+        a = np.maximum.reduceat(a, _edges(k, size), axis=2)
+    return a
+
+
+def aggregate_heads(layer, mode):
+    """``[H, Q, K] -> [Q, K]``: mean or max over heads (float32)."""
+    a = np.asarray(layer, dtype=np.float32)
+    if mode == "mean":
+        return a.mean(axis=0) if a.shape[0] else np.zeros(a.shape[1:], np.float32)
+    if mode == "max":
+        return a.max(axis=0) if a.shape[0] else np.zeros(a.shape[1:], np.float32)
+    raise ValueError("aggregate must be mean or max, got %r" % (mode,))
+
+
+def select_head(layer, head):
+    """One matrix ``[Q, K]`` of a layer: head index (int) or "mean"/"max" over heads."""
+    if head in ("mean", "max"):
+        return aggregate_heads(layer, head)
+    return np.asarray(layer)[int(head)]
+
+
+def layer_thumbnails(layer, size=DEFAULT_SIZE, aggregate="mean"):
+    """Thumbnails of every head of one layer (plus the aggregate unless "none").
+
+    Args:
+      layer: ``[H, Q, K]`` weights (any float dtype).
+      size: the largest thumbnail side in cells.
+      aggregate: "mean", "max" (appended as matrix H) or "none".
+    Returns:
+      (uint8 ``[N, q, k]``, float32 ``[N]`` full-resolution maxima), N = H or
+      H + 1. Non-finite weights count as 0; a matrix whose max is <= 0 is all 0.
+    """
+    a = np.asarray(layer, dtype=np.float32)
+    if a.ndim != 3:
+        raise ValueError("expected a [H, Q, K] layer, got shape %s" % (a.shape,))
+    if aggregate not in AGGREGATES:
+        raise ValueError("aggregate must be one of %s, got %r" % (", ".join(AGGREGATES), aggregate))
+    a = np.where(np.isfinite(a), a, 0.0)
+    if aggregate != "none":
+        a = np.concatenate([a, aggregate_heads(a, aggregate)[None]], axis=0)
+    pooled = block_max(a, size)
+    if a.shape[1] and a.shape[2]:
+        maxima = a.reshape(a.shape[0], -1).max(axis=1)
+    else:
+        maxima = np.zeros(a.shape[0], np.float32)
+    safe = np.where(maxima > 0, maxima, 1.0)[:, None, None]
+    q = np.rint(np.clip(pooled / safe, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return q, maxima.astype(np.float32)
