@@ -9,6 +9,8 @@ import { HeadView } from "./views/headview.js";
 import { FlowsView } from "./views/flows.js";
 import { EvolutionView } from "./views/evolution.js";
 import { CrossView } from "./views/cross.js";
+import { CompareView } from "./views/compare.js";
+import { LivePanel } from "./live.js";
 
 const DEFAULT_HINT =
   "This series may be downsampled (TensorBoard keeps 10 steps by default): " +
@@ -35,6 +37,9 @@ export class App {
     };
     this.tags = {};
     this.header = null;
+    // A typed text shown instead of a probe step (tb_plugin/static/live.js):
+    // {run, seq, result: {header, layers}, compare, task} or null.
+    this.live = null;
     this.playing = null;
     this.gen = 0;
     this.build();
@@ -85,13 +90,17 @@ export class App {
       flows: new FlowsView(this),
       evolution: new EvolutionView(this),
       cross: new CrossView(this),
+      compare: new CompareView(this),
     };
+    this.livePanel = new LivePanel(this);
+    this.evolutionNA = el("div", { class: "status empty", id: "evolution-na" }, "Evolution over training steps does not apply to a typed text (it has no steps); go back to the probe examples to see it.");
     const names = [
       ["heatmaps", "Heatmaps"],
       ["headview", "Head view"],
       ["flows", "Attention flows"],
       ["evolution", "Evolution"],
       ["cross", "Cross-attention"],
+      ["compare", "Compare texts"],
     ];
     this.viewButtons = {};
     const switcher = el(
@@ -122,6 +131,7 @@ export class App {
           { class: "toolbar" },
           labelled("Run", this.runSel),
           labelled("Probe example", this.tagSel),
+          this.livePanel.toggle,
           labelled("Layer", this.layerSel),
           el(
             "div",
@@ -134,6 +144,7 @@ export class App {
           labelled("Colours", this.cmapSel),
           labelled("Scale", this.scaleSel)
         ),
+        this.livePanel.node,
         this.hint,
         this.summary,
         el("div", { class: "view-bar" }, switcher, exportBar),
@@ -161,6 +172,7 @@ export class App {
   // ----------------------------------------------------------------- state
 
   get step() {
+    if (this.live) return "typed text #" + this.live.seq;
     return this.state.steps[this.state.stepIndex];
   }
 
@@ -182,7 +194,8 @@ export class App {
     const wasLast = this.state.stepIndex === this.state.steps.length - 1;
     try {
       await this.loadTags(true);
-      if (this.state.run && this.state.tag) await this.loadSteps(wasLast);
+      // A typed text stays on screen; the probe steps are re-read when the user goes back.
+      if (this.state.run && this.state.tag && !this.live) await this.loadSteps(wasLast);
     } catch (e) {
       this.setStatus("Reload failed: " + e.message, "error");
     }
@@ -312,6 +325,8 @@ export class App {
       return;
     }
     if (gen !== this.gen) return;
+    this.live = null;
+    this.appNode.dataset.live = "0";
     this.header = header;
     this.fillLayers();
     this.fillSummary();
@@ -333,7 +348,8 @@ export class App {
   fillSummary() {
     const h = this.header;
     const bits = [];
-    const series = (this.tags[this.state.run] || {})[this.state.tag];
+    const series = this.live ? null : (this.tags[this.state.run] || {})[this.state.tag];
+    if (this.live) bits.push(el("span", { class: "live-badge" }, "your text · model of ", el("b", null, this.live.run)));
     if (series && series.description) bits.push(el("span", { class: "series-description" }, series.description));
     const nTok = Object.entries(h.tokens).map(([k, v]) => `${v.length} ${k} tokens`).join(", ");
     bits.push(el("span", null, nTok));
@@ -365,11 +381,11 @@ export class App {
     this.update();
   }
 
-  setView(key) {
+  setView(key, redraw = true) {
     if (!this.views[key]) return;
     this.state.view = key;
     this.markView();
-    this.update();
+    if (redraw) this.update();
   }
 
   /** Re-renders the active view for the current state. */
@@ -377,11 +393,15 @@ export class App {
     if (gen === undefined) gen = ++this.gen;
     if (!this.header) return;
     const view = this.views[this.state.view];
+    const na = this.live && this.state.view === "evolution";
+    const shown = na ? this.evolutionNA : view.node;
+    if (this.viewHost.firstChild !== shown) replaceChildren(this.viewHost, shown);
     this.appNode.dataset.state = "loading";
     this.setStatus("");
     try {
-      await view.update(gen);
+      if (!na) await view.update(gen);
       if (gen === this.gen) {
+        this.appNode.dataset.renderedLive = this.live ? String(this.live.seq) : "0";
         this.appNode.dataset.state = "ready";
         this.appNode.dataset.renderedStep = String(this.step);
         this.appNode.dataset.renderedRun = this.state.run;
@@ -404,11 +424,46 @@ export class App {
 
   /** All layers of the current step (fetched in parallel, cached). */
   layers() {
+    if (this.live) return Promise.resolve(this.live.result.layers);
     return this.api.allLayers(this.state.run, this.state.tag, this.step, this.header);
   }
 
   layerData(i) {
+    if (this.live) return Promise.resolve(this.live.result.layers[i]);
     return this.api.layer(this.state.run, this.state.tag, this.step, i);
+  }
+
+  /** Rollout ({tokens, rollout, layers}) of the example shown: a probe step or a typed text. */
+  rollout(headFusion, excludeFirst) {
+    if (this.live) return this.livePanel.api.rollout(this.live.run, this.header.text, headFusion, excludeFirst);
+    return this.api.rollout(this.state.run, this.state.tag, this.step, headFusion, excludeFirst);
+  }
+
+  flow(position, headFusion, excludeFirst) {
+    if (this.live) return this.livePanel.api.flow(this.live.run, this.header.text, position, headFusion, excludeFirst);
+    return this.api.flow(this.state.run, this.state.tag, this.step, position, headFusion, excludeFirst);
+  }
+
+  /** Shows a typed text's result (live.js) in the current view, like a probe step. */
+  async showLive(live) {
+    this.stop();
+    this.live = live;
+    this.appNode.dataset.live = "1";
+    this.header = live.result.header;
+    this.fillLayers();
+    this.fillSummary();
+    if (this.state.view === "compare" && !live.compare) this.state.view = "heatmaps";
+    this.markView();
+    await this.update();
+  }
+
+  /** Back from a typed text to the selected probe example. */
+  async exitLive() {
+    if (!this.live) return;
+    this.live = null;
+    this.appNode.dataset.live = "0";
+    if (this.state.view === "compare") this.setView("heatmaps", false);
+    if (this.state.run && this.state.tag && this.state.steps.length) await this.loadStep();
   }
 
   // -------------------------------------------------------------- playback

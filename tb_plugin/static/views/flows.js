@@ -341,7 +341,6 @@ export class FlowsView {
   async loadScores(gen) {
     const app = this.app;
     const pos = this.position;
-    const { run, tag } = app.state;
     const step = app.step;
     replaceChildren(this.node.querySelector("#bars-title"), `Input token importance for output position ${pos} (${showToken(this.tokens[pos])})`);
     this.flowMsg.hidden = true;
@@ -349,7 +348,7 @@ export class FlowsView {
     let flow = null;
     let rolloutErr = null;
     try {
-      const r = await app.api.rollout(run, tag, step, this.fusion, this.excludeFirst);
+      const r = await app.rollout(this.fusion, this.excludeFirst);
       rollout = r.rollout[pos];
       this.rolloutTokens = r.tokens;
     } catch (e) {
@@ -359,7 +358,7 @@ export class FlowsView {
     this.scores = { rollout, flow: null };
     this.renderBars(rollout, null, "computing\u2026");
     try {
-      const f = await app.api.flow(run, tag, step, pos, this.fusion, this.excludeFirst);
+      const f = await app.flow(pos, this.fusion, this.excludeFirst);
       flow = f.flow;
       if (!rollout && f.rollout) rollout = f.rollout;
     } catch (e) {

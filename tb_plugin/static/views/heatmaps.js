@@ -13,6 +13,40 @@ export function vmaxFor(app, m) {
   return v > 0 ? v : 1;
 }
 
+/**
+ * Entropy relative to uniform, mean over the query rows with mass: H(row) /
+ * log(n), n = the keys the row may attend to (causal: i + 1). 1 = uniform
+ * ("attends to everything alike"), 0 = one token. Rows with one key are
+ * skipped; null when no row counts. Beside the max it tells a uniform matrix
+ * (drawn at full colour by the "0 - max of each matrix" scale) from a peaked one.
+ */
+export function relativeEntropy(m, Q, K, kind) {
+  let sum = 0;
+  let rows = 0;
+  for (let i = 0; i < Q; i++) {
+    const n = kind === "causal" ? Math.min(K, i + 1) : K;
+    if (n < 2) continue;
+    let tot = 0;
+    for (let j = 0; j < n; j++) tot += m[i * K + j];
+    if (!(tot > 0)) continue;
+    let h = 0;
+    for (let j = 0; j < n; j++) {
+      const p = m[i * K + j] / tot;
+      if (p > 0) h -= p * Math.log(p);
+    }
+    sum += h / Math.log(n);
+    rows++;
+  }
+  return rows ? sum / rows : null;
+}
+
+/** At or above this relative entropy a matrix is flagged "uniform". */
+export const UNIFORM_AT = 0.98;
+
+function entropyText(rel) {
+  return rel === null ? "H n/a" : `H ${rel.toFixed(2)}` + (rel >= UNIFORM_AT ? " uniform" : "");
+}
+
 /** The labelled-matrix spec of (layer, head) of the current step. */
 export function matrixSpec(app, header, layerIdx, layer, head, extra) {
   const desc = header.layers[layerIdx];
@@ -21,6 +55,9 @@ export function matrixSpec(app, header, layerIdx, layer, head, extra) {
   const rowTokens = desc.kind === "pooling" ? ["[pooled]"] : header.tokens[desc.query];
   const colTokens = header.tokens[desc.key];
   const vmax = vmaxFor(app, m);
+  const rel = relativeEntropy(m, Q, K, desc.kind);
+  const stats = ` \u00b7 max ${fmt(maxOf(m))} \u00b7 entropy ${rel === null ? "n/a" : rel.toFixed(2)} of uniform` +
+    (rel !== null && rel >= UNIFORM_AT ? " (\u2248 uniform: attends to every token alike)" : "");
   return Object.assign(
     {
       m,
@@ -31,7 +68,7 @@ export function matrixSpec(app, header, layerIdx, layer, head, extra) {
       lut: app.lut,
       vmin: 0,
       vmax,
-      caption: app.state.scale === "unit" ? "attention weight" : "attention weight (0 \u2013 max of this matrix)",
+      caption: (app.state.scale === "unit" ? "attention weight" : "attention weight (0 \u2013 max of this matrix)") + stats,
       title: `${desc.name} \u00b7 ${headLabel(head)} \u00b7 step ${app.step}`,
       rowTitle: desc.kind === "cross" ? `${desc.query} tokens = queries (attending from)` : "query (attending from)",
       colTitle: desc.kind === "cross" ? `${desc.key} tokens = keys (attended to)` : "key (attended to)",
@@ -45,7 +82,7 @@ export function poolingPanel(app, header, layerIdx, layer) {
   const desc = header.layers[layerIdx];
   const tokens = header.tokens[desc.key];
   const w = layer.data;
-  const lut = COLORMAPS.oranges;
+  const lut = app.lut; // the Colours choice, as every other view
   let vmax = app.state.scale === "unit" ? 1 : maxOf(w) || 1;
   const text = el("div", { class: "pool-text", dataset: { layer: layerIdx } });
   for (let j = 0; j < tokens.length; j++) {
@@ -92,7 +129,8 @@ export function poolingPanel(app, header, layerIdx, layer) {
     meta.length ? el("div", { class: "pool-meta" }, meta) : null,
     probs,
     text,
-    legend(lut, 0, vmax, app.state.scale === "unit" ? "token weight" : "token weight (0 \u2013 max)")
+    legend(lut, 0, vmax, (app.state.scale === "unit" ? "token weight" : "token weight (0 \u2013 max)") +
+      ` \u00b7 max ${fmt(maxOf(w))} \u00b7 entropy ${(() => { const r = relativeEntropy(w, 1, w.length, "pooling"); return r === null ? "n/a" : r.toFixed(2); })()} of uniform`)
   );
 }
 
@@ -196,15 +234,18 @@ export class HeatmapsView {
         const canvas = el("canvas", { class: "hm-canvas", dataset: { layer: li, head: hh } });
         drawHeatmap(canvas, m, Q, K, w, hgt, app.lut, 0, vmax);
         const selected = li === sel && String(hh) === String(app.state.head);
+        const rel = relativeEntropy(m, Q, K, desc.kind);
+        const uniform = rel !== null && rel >= UNIFORM_AT;
         const cell = el(
           "div",
           {
-            class: "hm-cell" + (selected ? " selected" : ""),
-            style: { width: size + "px", height: size + 14 + "px" },
-            title: "",
+            class: "hm-cell" + (selected ? " selected" : "") + (uniform ? " near-uniform" : ""),
+            style: { width: size + "px", height: size + 26 + "px" },
+            title: "max = largest weight; H = entropy relative to uniform (1: attends to every token alike, 0: to one token)",
           },
           canvas,
-          el("div", { class: "hm-max" }, "max " + fmt(maxOf(m)))
+          el("div", { class: "hm-max" }, "max " + fmt(maxOf(m))),
+          el("div", { class: "hm-max hm-entropy" + (uniform ? " uniform" : "") }, entropyText(rel))
         );
         canvas.addEventListener("click", () => app.selectMatrix(li, hh));
         canvas.addEventListener("mousemove", (e) => {
@@ -341,7 +382,7 @@ export function poolingFigure(app, header, li, layer) {
   const tokens = header.tokens[desc.key];
   const w = layer.data;
   const vmax = app.state.scale === "unit" ? 1 : maxOf(w) || 1;
-  const lut = COLORMAPS.oranges;
+  const lut = app.lut;
   const width = 900;
   const canvas = document.createElement("canvas");
   const measure = canvas.getContext("2d");
