@@ -2,7 +2,12 @@
 
     python -m attn_tf.evaluate RUN_DIR [--samples 500] [--second-run RUN_DIR2]
                                [--out DIR] [--sections agreement,noise,...]
-                               [--compare OTHER_REPORT_JSON_OR_RUN_DIR] [--seed 0]
+                               [--compare OTHER_REPORT_JSON_OR_RUN_DIR ...] [--seed 0]
+    python -m attn_tf.evaluate --compare RUN_A RUN_B [RUN_C ...] [--out DIR]
+
+The second form evaluates nothing: it puts finished evaluations side by side
+(DIR/report.md, one plot of the key figures per variant; default DIR:
+evaluation-compare).
 
 Writes report.json, report.md, plots/*.png and TensorBoard summaries (scalars
 and clean-vs-perturbed attention pairs for the Attention tab) to
@@ -27,7 +32,8 @@ def build_parser():
         prog="python -m attn_tf.evaluate",
         description="Attention faithfulness and robustness evaluation of a train.py run.",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory made by train.py (runs/<name>)")
+    p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", default=None,
+                   help="a run directory made by train.py (runs/<name>); leave out to only --compare")
     p.add_argument("--samples", type=int, default=500,
                    help="test examples evaluated (seeded sample of the test split; default 500)")
     p.add_argument("--second-run", metavar="RUN_DIR2", default=None,
@@ -35,9 +41,10 @@ def build_parser():
     p.add_argument("--out", metavar="DIR", default=None, help="output directory (default RUN_DIR/evaluation)")
     p.add_argument("--sections", nargs="+", default=None, metavar="SECTION",
                    help="sections to run, space or comma separated (default: all): " + ", ".join(SECTIONS))
-    p.add_argument("--compare", metavar="REPORT", default=None,
-                   help="report.json (or run directory with evaluation/report.json) of another evaluation, "
-                        "shown side by side (e.g. the run without --augment)")
+    p.add_argument("--compare", metavar="REPORT", nargs="+", default=None,
+                   help="report.json files (or run directories with evaluation/report.json) of other "
+                        "evaluations, shown side by side (e.g. the run without --augment); without RUN_DIR: "
+                        "only the side-by-side report of these variants is written")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample and the random baselines (default 0)")
     p.add_argument("--quiet", action="store_true", help="print only the paths of the outputs")
     return p
@@ -61,13 +68,29 @@ def main(argv=None):
     from attn_tf.errors import UsageError
 
     log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, flush=True))
+    if args.run_dir is None:
+        if not args.compare:
+            print("error: give a RUN_DIR to evaluate, or --compare RUN_A RUN_B ... to put evaluations "
+                  "side by side", file=sys.stderr)
+            return 2
+        from attn_tf.evaluation import compare as compare_lib
+
+        try:
+            path = compare_lib.write(args.compare, args.out or "evaluation-compare")
+        except UsageError as e:
+            print("error: %s" % e, file=sys.stderr)
+            return 2
+        if not args.quiet:
+            print(open(path).read())
+        print("Report: %s" % path)
+        return 0
     try:
         if args.samples < 1:
             raise UsageError("--samples must be a positive integer, got %d" % args.samples)
         from attn_tf.evaluation import report, runner
 
         sections = runner.parse_sections(args.sections)
-        compare = _load_compare(args.compare) if args.compare else None
+        compare = [_load_compare(c) for c in args.compare] if args.compare else []
         t0 = time.time()
         run = runner.load_run(args.run_dir)
         second = runner.load_run(args.second_run) if args.second_run else None
@@ -76,7 +99,12 @@ def main(argv=None):
                                        seed=args.seed, log=log)
         out_dir = args.out or os.path.join(args.run_dir, "evaluation")
         step = int((run.train_results or {}).get("steps") or 0)
-        paths = report.write_report(out_dir, results, art, compare=compare, step=step)
+        paths = report.write_report(out_dir, results, art, compare=compare[0] if len(compare) == 1 else None,
+                                    step=step)
+        if len(compare) > 1:
+            from attn_tf.evaluation import compare as compare_lib
+
+            paths["compare"] = compare_lib.write(list(args.compare) + [out_dir], os.path.join(out_dir, "compare"))
     except (UsageError, DataError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 2
@@ -84,6 +112,8 @@ def main(argv=None):
         print("")
         print(open(paths["markdown"]).read())
     print("Report: %s\n        %s\nTensorBoard: tensorboard --logdir %s" % (paths["markdown"], paths["json"], out_dir))
+    if paths.get("compare"):
+        print("Variants side by side: %s" % paths["compare"])
     return 0
 
 

@@ -24,8 +24,10 @@ import tensorflow as tf
 from attn_tf.data import PAD_ID
 from attn_tf.evaluation import metrics
 from attn_tf.evaluation.adapter import length_batches, real_lengths, trim
+# One owner of the ERASER bins and variants: the training-curve scalars use them too.
+from attn_tf.metrics.attention_faithfulness import ERASER_BINS
+from attn_tf.metrics.attention_faithfulness import eraser_variants
 
-ERASER_BINS = (1, 5, 10, 20, 50)
 _ORDERS = ("attention", "random", "gradient", "attention_x_gradient")
 
 
@@ -136,38 +138,6 @@ def many_weights(adapter, ids, probs, attention, seed=0, token_budget=131072, or
             "never_flip": float(np.mean(~np.isfinite(f))) if len(f) else None,
         }
     return {"fraction": frac, "summary": summary}
-
-
-def _topk_count(lengths, pct):
-    return np.maximum(1, np.ceil(lengths * pct / 100.0 - 1e-9)).astype(int)
-
-
-def eraser_variants(ids, scores, bins=ERASER_BINS, rng=None):
-    """Comprehensiveness and sufficiency inputs: two arrays [N, len(bins), T]."""
-    ids = np.asarray(ids, np.int32)
-    n, t = ids.shape
-    mask = ids != PAD_ID
-    lengths = mask.sum(1)
-    tie = (rng or np.random.default_rng(0)).random((n, t)) * 1e-9
-    s = np.where(mask, np.asarray(scores, np.float64) + tie, -np.inf)
-    order = np.argsort(-s, axis=1, kind="stable")
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(t)[None, :].repeat(n, 0), axis=1)
-    comp = np.zeros((n, len(bins), t), np.int32)
-    suff = np.zeros((n, len(bins), t), np.int32)
-    pos = np.arange(t)[None, :]
-    for j, pct in enumerate(bins):
-        k = _topk_count(lengths, pct)[:, None]
-        top = (rank < k) & mask
-        rest = (~top) & mask
-        for target, sel in ((comp, rest), (suff, top)):
-            # stable compaction of the selected tokens to the left, order kept
-            key = np.where(sel, pos, t + pos)
-            o = np.argsort(key, axis=1, kind="stable")
-            packed = np.take_along_axis(ids, o, axis=1)
-            packed = np.where(np.take_along_axis(sel, o, axis=1), packed, PAD_ID)
-            target[:, j] = packed
-    return comp, suff
 
 
 def eraser(adapter, ids, probs, rankings, bins=ERASER_BINS, seed=0, batch_size=512):

@@ -21,8 +21,11 @@ float arrays with zeros on padding. Work is batched by length.
 import numpy as np
 import tensorflow as tf
 
-from attn_tf.data import PAD_ID, UNK_ID
+from attn_tf.data import PAD_ID
 from attn_tf.evaluation.adapter import length_batches, real_lengths, trim
+# One owner of the variant builders: the training-curve scalars use them too.
+from attn_tf.metrics.attention_faithfulness import gradient_importance_fn
+from attn_tf.metrics.attention_faithfulness import loo_variants  # noqa: F401
 
 _IDS = tf.TensorSpec([None, None], tf.int32)
 
@@ -34,26 +37,12 @@ def _compiled(adapter, key, build):
     return cache[key]
 
 
-def _gradient_fn(adapter, hold_attention, all_classes):
-    def fn(ids):
-        emb = adapter.token_embeddings(ids)
-        with tf.GradientTape(persistent=True) as tape:
-            tape.watch(emb)
-            probs, _ = adapter.from_embeddings(emb, ids, hold_attention=hold_attention)
-            probs = tf.cast(probs, tf.float32)
-            if all_classes:
-                outs = [tf.reduce_sum(probs[:, c]) for c in range(adapter.num_classes)]
-            else:
-                pick = tf.one_hot(tf.argmax(probs, -1), adapter.num_classes)
-                outs = [tf.reduce_sum(probs * tf.stop_gradient(pick))]
-        total = tf.zeros(tf.shape(ids), tf.float32)
-        for out in outs:
-            g = tf.cast(tape.gradient(out, emb), tf.float32)
-            total += tf.abs(tf.reduce_sum(g * tf.cast(emb, tf.float32), axis=-1))
-        del tape
-        return total
-
-    return tf.function(fn, input_signature=[_IDS], reduce_retracing=True)
+def _gradient_fn(adapter, hold_attention, max_classes):
+    # The definition is owned by attn_tf.metrics.attention_faithfulness (the training curve uses it too).
+    return gradient_importance_fn(
+        adapter.token_embeddings,
+        lambda emb, ids: adapter.from_embeddings(emb, ids, hold_attention=hold_attention),
+        adapter.num_classes, max_classes=max_classes)
 
 
 def _normalise_rows(x, ids):
@@ -66,9 +55,8 @@ def gradient_importance(adapter, ids, batch_size=64, hold_attention=True, max_cl
                         normalise=True):
     """J&W gradient importance [N, T] (rows sum to 1 over real tokens)."""
     ids = np.asarray(ids, np.int32)
-    all_classes = adapter.num_classes <= max_classes
-    fn = _compiled(adapter, ("grad", hold_attention, all_classes),
-                   lambda: _gradient_fn(adapter, hold_attention, all_classes))
+    fn = _compiled(adapter, ("grad", hold_attention, max_classes),
+                   lambda: _gradient_fn(adapter, hold_attention, max_classes))
     out = np.zeros(ids.shape, np.float64)
     for idx in length_batches(real_lengths(ids), batch_size):
         sub = trim(ids[idx])
@@ -123,25 +111,6 @@ def integrated_gradients(adapter, ids, target=None, steps=50, token_budget=65536
         ig[idx, :sub.shape[1]] = g.numpy()
         delta[idx] = d.numpy()
     return np.where(ids != PAD_ID, ig, 0.0), delta
-
-
-def loo_variants(ids, mode="delete"):
-    """All single-token variants of every row: (variants [R, T], row index [R], position [R])."""
-    ids = np.asarray(ids, np.int32)
-    n, t = ids.shape
-    lengths = real_lengths(ids)
-    rows, pos = np.nonzero(np.arange(t)[None, :] < lengths[:, None])
-    if mode == "delete":
-        j = np.arange(t)[None, :]
-        src = j + (j >= pos[:, None])  # skip the deleted position
-        padded = np.concatenate([ids, np.zeros((n, 1), np.int32)], axis=1)
-        variants = padded[rows[:, None], src]
-    elif mode == "unk":
-        variants = ids[rows].copy()
-        variants[np.arange(len(rows)), pos] = UNK_ID
-    else:
-        raise ValueError("mode must be 'delete' or 'unk', got %r" % mode)
-    return variants.astype(np.int32), rows, pos
 
 
 def leave_one_out(adapter, ids, probs=None, mode="delete", target=None, batch_size=512):

@@ -9,6 +9,8 @@ import math
 import numpy as np
 from scipy import stats
 
+from attn_tf.metrics.attention_faithfulness import kendall  # noqa: F401  (one owner: the training curve uses it)
+
 LN2 = math.log(2.0)
 _EPS = 1e-12
 
@@ -52,15 +54,6 @@ def topk_overlap(a, b, k):
     ta = set(np.argsort(-a, kind="stable")[:k].tolist())
     tb = set(np.argsort(-b, kind="stable")[:k].tolist())
     return len(ta & tb) / k
-
-
-def kendall(a, b):
-    """(tau-b, p-value) of two score vectors; NaNs for fewer than 2 items or a constant vector."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan"), float("nan")
-    res = stats.kendalltau(a, b)
-    return float(res.statistic), float(res.pvalue)
 
 
 def spearman(a, b):

@@ -167,6 +167,7 @@ def evaluate(run, samples=500, sections=None, second_run=None, seed=0, log=print
     from attn_tf.data import vectorize_numpy
     from attn_tf.evaluation import attacks, erasure, faithfulness, metrics, perturb, stability
     from attn_tf.evaluation.adapter import real_lengths
+    from attn_tf.metrics.attention_faithfulness import entropy_ratio
 
     sections = parse_sections(sections)
     adapter = run.adapter
@@ -186,12 +187,15 @@ def evaluate(run, samples=500, sections=None, second_run=None, seed=0, log=print
         "model": run.config.get("model"),
         "dataset": run.config.get("dataset") or run.config.get("data"),
         "config": {k: run.config.get(k) for k in ("augment", "adversarial_training", "seed", "max_length",
-                                                   "epochs", "max_steps")},
+                                                   "epochs", "max_steps", "lstm", "attention_normalizer",
+                                                   "conicity_weight", "tying_weight")},
         "test_accuracy_full": (run.train_results or {}).get("test_accuracy"),
         "samples": int(len(idx)),
         "sample_seed": seed,
         "sample_accuracy": float(np.mean(pred == labels)),
         "mean_tokens": float(lengths.mean()) if len(lengths) else 0.0,
+        # H(attention) / log(n), mean over the sample (1 = uniform); the training curve logs the same.
+        "attention_entropy_ratio": entropy_ratio(attention, ids),
         "attention": ("pooling weights" if adapter.has_pooling_attention else
                       "last block, mean over heads and real query rows (attention received)"),
         "sections": {},
