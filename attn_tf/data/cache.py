@@ -230,19 +230,9 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
     Failures are ignored: the cache is an optimisation, not a requirement.
     """
+    from attn_tf import atomic
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(obj, f, ensure_ascii=False, separators=(",", ":"))
-            os.chmod(tmp, _umask_mode())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic.write_json(path, obj, ensure_ascii=False, separators=(",", ":"))
     except OSError:
         pass

@@ -315,7 +315,7 @@ def load_dataset(
     if key not in _SOURCES:
         raise DataError(
             f"Unknown dataset {name!r}. Known datasets: {', '.join(KNOWN_DATASETS)} "
-            f"(default: {DEFAULT_DATASET}); for your own CSV/TSV/JSONL file use load_user_data()."
+            f"(default: {DEFAULT_DATASET}); for your own CSV/TSV/JSONL file pass --data PATH instead of --dataset (in Python: load_user_data(PATH))."
         )
     validation_fraction = check_fraction(validation_fraction, "validation_fraction")
     obj = _load_parsed(key)

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -40,7 +38,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from .cache import _umask_mode
+from attn_tf import atomic
+
 from .errors import DataError
 
 __all__ = ["TextVectorizer", "PAD_TOKEN", "UNK_TOKEN", "PAD_ID", "UNK_ID", "TOKENIZERS"]
@@ -61,9 +60,9 @@ class _Frozen:
         self.__dict__.update(kw)
 
 
-def _make_tokenizer(kind: str):
+def _make_tokenizer(kind: str, keep_whitespace: bool = False):
     if kind == "unicode_script":
-        return tf_text.UnicodeScriptTokenizer()
+        return tf_text.UnicodeScriptTokenizer(keep_whitespace=keep_whitespace)
     if kind == "whitespace":
         return tf_text.WhitespaceTokenizer()
     raise ValueError(f"tokenizer must be one of {', '.join(repr(t) for t in TOKENIZERS)}, got {kind!r}")
@@ -96,6 +95,7 @@ class TextVectorizer(tf.Module):
         lowercase: bool = True,
         tokenizer: str = "unicode_script",
         name: str | None = None,
+        split_on_whitespace: bool = True,
     ):
         super().__init__(name=name or "text_vectorizer")
         if tokenizer not in TOKENIZERS:
@@ -123,8 +123,15 @@ class TextVectorizer(tf.Module):
             max_length=int(max_length),
             lowercase=bool(lowercase),
             tokenizer=tokenizer,
+            split_on_whitespace=bool(split_on_whitespace),
         )
-        self._tokenizer = _make_tokenizer(tokenizer)
+        # UnicodeScriptTokenizer(keep_whitespace=False) treats a run of "Common"
+        # script characters (punctuation, digits, spaces) as one token with the
+        # spaces removed: ". ," -> ".,", "1 2 3" -> "123". Keeping the whitespace
+        # tokens and dropping them afterwards splits at every space. Files saved
+        # before this setting existed load with the old behaviour (False), so a
+        # trained model keeps the tokens it was trained on.
+        self._tokenizer = _make_tokenizer(tokenizer, keep_whitespace=self._settings.split_on_whitespace)
         keys = vocab[2:]
         with tf.init_scope():
             self._table = tf.lookup.StaticHashTable(
@@ -172,6 +179,8 @@ class TextVectorizer(tf.Module):
         tokens = self._tokenizer.tokenize(strings)
         if isinstance(tokens, tf.RaggedTensor) and tokens.ragged_rank > 1:  # defensive
             tokens = tokens.merge_dims(1, -1)
+        if self._settings.split_on_whitespace and self._settings.tokenizer == "unicode_script":
+            tokens = _drop_whitespace_tokens(tokens)
         return tokens
 
     def __call__(self, strings):
@@ -265,29 +274,20 @@ class TextVectorizer(tf.Module):
             "max_length": s.max_length,
             "lowercase": s.lowercase,
             "tokenizer": s.tokenizer,
+            "split_on_whitespace": s.split_on_whitespace,
         }
 
     @classmethod
     def from_config(cls, config: dict) -> "TextVectorizer":
-        return cls(**config)
+        # Configs written before "split_on_whitespace" existed tokenized without it.
+        return cls(**dict({"split_on_whitespace": False}, **config))
 
     def save(self, path) -> Path:
         """Write the config (vocabulary included) as JSON (atomically)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"format": _FILE_FORMAT, "version": _FILE_VERSION, "config": self.get_config()}
-        fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(payload, f, ensure_ascii=False, indent=1)
-            os.chmod(tmp, _umask_mode())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic.write_json(path, payload, ensure_ascii=False, indent=1)
         return path
 
     @classmethod
@@ -316,6 +316,21 @@ class TextVectorizer(tf.Module):
             f"TextVectorizer(vocabulary_size={len(s.vocabulary)}, max_length={s.max_length}, "
             f"lowercase={s.lowercase}, tokenizer={s.tokenizer!r})"
         )
+
+
+def _drop_whitespace_tokens(tokens: tf.RaggedTensor) -> tf.RaggedTensor:
+    """Removes the all-whitespace tokens of ``[B, (tokens)]``.
+
+    Built from StaticRegexFullMatch, Where, GatherV2, Cast, Cumsum and ConcatV2
+    only: ops the exported serving graph already uses and that TF Serving 2.20
+    has (attn_tf/export/graph_ops.py), unlike ``tf.ragged.boolean_mask``.
+    """
+    values = tokens.flat_values
+    keep = tf.logical_not(tf.strings.regex_full_match(values, r"\s+"))
+    kept = tf.gather(values, tf.reshape(tf.where(keep), [-1]))
+    counts = tf.concat([tf.zeros([1], tf.int64), tf.cumsum(tf.cast(keep, tf.int64))], axis=0)
+    splits = tf.gather(counts, tf.cast(tokens.row_splits, tf.int64))
+    return tf.RaggedTensor.from_row_splits(kept, splits, validate=False)
 
 
 def _batches(texts: Iterable[str], batch_size: int):

@@ -53,9 +53,17 @@ _ORANGE_TYPES = {
 _ORANGE_FLAGS = ("class", "meta", "m", "c", "i", "ignore", "w", "weight", "")
 
 
+def _short(value, limit: int = 40) -> str:
+    """repr of a column name, cut to `limit` characters (a binary file's "column" can be kilobytes of NULs)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "...'" + " (%d chars)" % len(str(value))
+
+
 def _column_error(path: Path, kind: str, name: str, columns: list[str], where: str = "") -> DataError:
     flag = "--text-column" if kind == "text" else "--label-column"
-    cols = ", ".join(repr(c) for c in columns) if columns else "(none)"
+    cols = ", ".join(_short(c) for c in columns[:20]) if columns else "(none)"
+    if len(columns) > 20:
+        cols += ", ... (%d columns)" % len(columns)
     return DataError(
         f"{path}: no {kind} column {name!r}{where}. Columns found: {cols}. "
         f"Pass the right name with {flag} NAME."

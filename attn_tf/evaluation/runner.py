@@ -53,17 +53,15 @@ def load_run(run_dir):
     """Loads a run directory; UsageError naming what is missing or unusable."""
     if not os.path.isdir(run_dir):
         raise UsageError("%s is not a directory; pass a run directory made by train.py (runs/<name>)" % run_dir)
-    missing = [f for f in ("config.json", "vectorizer.json", "model.keras")
-               if not os.path.isfile(os.path.join(run_dir, f))]
+    from attn_tf import run_dir as rd
+
+    run = rd.RunDir(run_dir)
+    missing = run.missing(rd.CONFIG, rd.VECTORIZER, rd.MODEL)
     if missing:
         raise UsageError(
             "%s is not a finished train.py run (missing %s); train one with `python train.py` "
             "or finish it with `python train.py --resume %s`" % (run_dir, ", ".join(missing), run_dir))
-    try:
-        with open(os.path.join(run_dir, "config.json")) as f:
-            config = json.load(f)
-    except (OSError, ValueError) as e:
-        raise UsageError("%s/config.json is unreadable (%s)" % (run_dir, e))
+    config = run.load_config()
     from attn_tf.models import registry
 
     try:
@@ -82,7 +80,7 @@ def load_run(run_dir):
 
     vectorizer = spec.saved_tokenizer(run_dir, config)
     try:
-        model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
+        model = keras.saving.load_model(run.file(rd.MODEL))
     except Exception as e:  # noqa: BLE001 - any load failure is a bad run dir for the user
         raise UsageError("%s/model.keras cannot be loaded (%s: %s)" % (run_dir, type(e).__name__, e))
     try:
@@ -90,11 +88,7 @@ def load_run(run_dir):
     except ValueError as e:
         raise UsageError(str(e))
     data = load_data(config)
-    results = None
-    path = os.path.join(run_dir, "results.json")
-    if os.path.isfile(path):
-        with open(path) as f:
-            results = json.load(f)
+    results = run.load_results()
     return Run(run_dir, config, model, vectorizer, data, results)
 
 

@@ -1,17 +1,15 @@
 """Reading a training run directory for export (no TensorFlow import until a model is loaded)."""
 
-import json
 import os
 import re
 
+from attn_tf import run_dir as rd
 from attn_tf.errors import UsageError
 
-CONFIG = "config.json"
-MODEL = "model.keras"
-VECTORIZER = "vectorizer.json"
-# Optional: a JSON list of class names (index = class id). A run's config.json
-# may carry the same list under "class_names"; see classifier.class_names_of.
-CLASS_NAMES = "class_names.json"
+# File names: attn_tf.run_dir owns them. CLASS_NAMES is optional: a JSON list
+# of class names (index = class id); a run's config.json may carry the same
+# list under "class_names" (see classifier.class_names_of).
+CONFIG, MODEL, VECTORIZER, CLASS_NAMES = rd.CONFIG, rd.MODEL, rd.VECTORIZER, rd.CLASS_NAMES
 
 
 class ExportError(UsageError):
@@ -34,17 +32,12 @@ class RunDir:
         if not os.path.isdir(self.path):
             raise ExportError("%s is not a directory; pass a run directory made by train.py "
                               "(runs/<model>-<dataset>-<timestamp>)" % self.path)
-        config_path = self.file(CONFIG)
-        if not os.path.isfile(config_path):
-            raise ExportError("%s is not a run directory: it has no %s; pass a directory made by train.py"
-                              % (self.path, CONFIG))
         try:
-            with open(config_path) as f:
-                self.config = json.load(f)
-        except (OSError, ValueError) as e:
-            raise ExportError("%s is unreadable or not JSON (%s)" % (config_path, e)) from e
-        if not isinstance(self.config, dict) or not self.config.get("model"):
-            raise ExportError("%s has no \"model\" entry; it was not written by train.py" % config_path)
+            self.config = rd.RunDir(self.path).load_config()
+        except ExportError:
+            raise
+        except UsageError as e:
+            raise ExportError(str(e)) from None
 
     @property
     def kind(self):

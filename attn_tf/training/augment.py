@@ -1,8 +1,8 @@
 """Robustness remedies for train.py: noise augmentation and adversarial training.
 
-`augmented_training(config, data, vectorizer, model, train_model)` is called
-by the trainer when `--augment noise` or `--adversarial-training` is given and
-returns `(train_ds, extra_callbacks)`:
+`AugmentedTraining(config, data, vectorizer, model, clean_ids)` gives the
+training loop its epoch datasets and callbacks when `--augment noise` or
+`--adversarial-training` is given:
 
 * `--augment noise`: every epoch, each training example is, with probability
   0.5, replaced by a noisy copy: one of 1 or 2 random character edits, 10%
@@ -19,7 +19,7 @@ returns `(train_ds, extra_callbacks)`:
   they keep the label; word-level flips to arbitrary vocabulary words would
   often invert it ("good" -> "bad") and teach wrong labels.
 
-The dataset is a `tf.data.Dataset.from_generator` of ready batches
+Each epoch's dataset is a `tf.data.Dataset.from_generator` of ready batches
 (ids int32 [b, max_length], labels int32 [b]) with a known cardinality. It is
 meant for the default and mirrored strategies (not multi_worker).
 """
@@ -36,8 +36,8 @@ ADVERSARIAL_WORDS = 0.1
 
 class _State:
     def __init__(self):
-        self.epoch = 0
-        self.adversarial = None  # (ids [K, T], labels [K]) for the current epoch
+        self.epoch = -1
+        self.adversarial = None  # (ids [K, T], labels [K]) for self.epoch
 
 
 def noisy_ids(tokens, clean_ids, vectorizer, rng, probability=NOISE_PROBABILITY, choices=NOISE_CHOICES):
@@ -107,71 +107,94 @@ def adversarial_typos(adapter, vectorizer, tokens, ids, labels, rng, fraction=AD
     return out
 
 
-def augmented_training(config, data, vectorizer, model, train_model):
-    """Returns (train dataset, extra callbacks) for --augment noise / --adversarial-training."""
-    import keras
-    import tensorflow as tf
+def steps_per_epoch(config, n):
+    """Batches per epoch with --augment / --adversarial-training (adversarial copies add examples)."""
+    n_adv = int(round(ADVERSARIAL_FRACTION * n)) if config.get("adversarial_training") else 0
+    return math.ceil((n + n_adv) / int(config["batch_size"]))
 
-    from attn_tf.data import vectorize_numpy
-    from attn_tf.errors import UsageError
 
-    augment = config.get("augment", "none")
-    adversarial = bool(config.get("adversarial_training"))
-    if augment not in ("none", "noise"):
-        raise UsageError("--augment %s: unknown augmentation; choose none or noise" % augment)
-    if config.get("strategy") == "multi_worker":
-        raise UsageError("--augment/--adversarial-training are not supported with --strategy multi_worker")
-    seed = int(config.get("seed", 0))
-    batch_size = int(config["batch_size"])
-    texts = list(data.train_texts)
-    labels = np.asarray(data.train_labels, np.int32)
-    clean_ids = vectorize_numpy(texts, vectorizer)
-    tokens = vectorizer.tokens_for(texts)
-    n = len(texts)
-    n_adv = int(round(ADVERSARIAL_FRACTION * n)) if adversarial else 0
-    state = _State()
-    width = clean_ids.shape[1]
+class AugmentedTraining:
+    """The training batches of --augment noise / --adversarial-training, one epoch at a time.
 
-    def epoch_batches():
-        epoch = state.epoch
-        rng = np.random.default_rng([seed, epoch, 7])
-        ids = noisy_ids(tokens, clean_ids, vectorizer, rng) if augment == "noise" else clean_ids
-        y = labels
-        if n_adv:
-            if state.adversarial is not None:
-                adv_ids, adv_y = state.adversarial
-            else:  # no callback ran yet (should not happen in fit): clean copies keep the size fixed
-                pick = rng.choice(n, n_adv, replace=False)
-                adv_ids, adv_y = clean_ids[pick], labels[pick]
+    `epoch_dataset(epoch)` is a `tf.data.Dataset.from_generator` of ready
+    batches (ids int32 [b, max_length], labels int32 [b]); the noise and the
+    order of epoch e are drawn from (seed, e) only, so a resumed run sees the
+    same batches. The adversarial copies of epoch e are computed with the model
+    at the start of epoch e (`callbacks()`: on_epoch_begin); a run resumed in
+    the middle of epoch e recomputes them with the model at the checkpoint, so
+    with --adversarial-training a resume is exact at epoch boundaries only.
+    Meant for the default and mirrored strategies (not multi_worker).
+    """
+
+    def __init__(self, config, data, vectorizer, model, clean_ids):
+        from attn_tf.errors import UsageError
+
+        self.augment = config.get("augment", "none")
+        self.adversarial = bool(config.get("adversarial_training"))
+        if self.augment not in ("none", "noise"):
+            raise UsageError("--augment %s: unknown augmentation; choose none or noise" % self.augment)
+        if config.get("strategy") == "multi_worker":
+            raise UsageError("--augment/--adversarial-training are not supported with --strategy multi_worker")
+        self.seed = int(config.get("seed", 0))
+        self.batch_size = int(config["batch_size"])
+        self.vectorizer, self.model = vectorizer, model
+        texts = list(data.train_texts)
+        self.labels = np.asarray(data.train_labels, np.int32)
+        self.clean_ids = clean_ids
+        self.tokens = vectorizer.tokens_for(texts)
+        self.n = len(texts)
+        self.n_adv = int(round(ADVERSARIAL_FRACTION * self.n)) if self.adversarial else 0
+        self.state = _State()
+        self._adapter = None
+
+    def _adversarial_copies(self, epoch):
+        from attn_tf.models.adapter import ClassifierAdapter
+
+        if self._adapter is None:
+            self._adapter = ClassifierAdapter(self.model)
+        rng = np.random.default_rng([self.seed, epoch, 11])
+        pick = rng.choice(self.n, self.n_adv, replace=False)
+        adv = adversarial_typos(self._adapter, self.vectorizer, [self.tokens[i] for i in pick],
+                                self.clean_ids[pick], self.labels[pick], rng)
+        return adv, self.labels[pick]
+
+    def epoch_batches(self, epoch):
+        rng = np.random.default_rng([self.seed, epoch, 7])
+        ids = noisy_ids(self.tokens, self.clean_ids, self.vectorizer, rng) if self.augment == "noise" \
+            else self.clean_ids
+        y = self.labels
+        if self.n_adv:
+            if self.state.epoch != epoch or self.state.adversarial is None:
+                self.state.epoch, self.state.adversarial = epoch, self._adversarial_copies(epoch)
+            adv_ids, adv_y = self.state.adversarial
             ids = np.concatenate([ids, adv_ids])
             y = np.concatenate([y, adv_y])
         order = rng.permutation(len(ids))
-        for i in range(0, len(order), batch_size):
-            sel = order[i:i + batch_size]
+        for i in range(0, len(order), self.batch_size):
+            sel = order[i:i + self.batch_size]
             yield ids[sel], y[sel]
 
-    ds = tf.data.Dataset.from_generator(
-        epoch_batches,
-        output_signature=(tf.TensorSpec([None, width], tf.int32), tf.TensorSpec([None], tf.int32)),
-    )
-    ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil((n + n_adv) / batch_size)))
-    ds = ds.prefetch(2)
+    def epoch_dataset(self, epoch):
+        import tensorflow as tf
 
-    class EpochState(keras.callbacks.Callback):
-        """Sets the epoch of the generator and, with adversarial training, refreshes the adversarial copies."""
+        width = self.clean_ids.shape[1]
+        ds = tf.data.Dataset.from_generator(
+            lambda: self.epoch_batches(epoch),
+            output_signature=(tf.TensorSpec([None, width], tf.int32), tf.TensorSpec([None], tf.int32)))
+        # No prefetch: the generator of epoch e must start after on_epoch_begin(e) has
+        # computed the adversarial copies with the model of that moment.
+        return ds.apply(tf.data.experimental.assert_cardinality(math.ceil((self.n + self.n_adv) / self.batch_size)))
 
-        def on_epoch_begin(self, epoch, logs=None):
-            state.epoch = epoch
-            if n_adv:
-                from attn_tf.models.adapter import ClassifierAdapter
+    def callbacks(self):
+        import keras
 
-                adapter = getattr(self, "_adapter", None)
-                if adapter is None:
-                    adapter = self._adapter = ClassifierAdapter(model)
-                rng = np.random.default_rng([seed, epoch, 11])
-                pick = rng.choice(n, n_adv, replace=False)
-                adv = adversarial_typos(adapter, vectorizer, [tokens[i] for i in pick], clean_ids[pick],
-                                        labels[pick], rng)
-                state.adversarial = (adv, labels[pick])
+        outer = self
 
-    return ds, [EpochState()]
+        class EpochState(keras.callbacks.Callback):
+            """With adversarial training, computes the epoch's adversarial copies at its start."""
+
+            def on_epoch_begin(self, epoch, logs=None):
+                if outer.n_adv and outer.state.epoch != epoch:
+                    outer.state.epoch, outer.state.adversarial = epoch, outer._adversarial_copies(epoch)
+
+        return [EpochState()]

@@ -99,6 +99,10 @@ def build_parser():
     p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="RUN_DIR",
                    help="continue a run from its last checkpoint; without a value, the newest run "
                         "in --logdir")
+    p.add_argument("--checkpoint-every", type=_non_negative_int, default=0, metavar="N",
+                   help="also checkpoint every N optimizer steps, so a crash loses at most N steps and "
+                        "--resume continues at the next batch; 0: at epoch ends only (default). "
+                        "Ctrl-C always checkpoints the current step")
     p.add_argument("--no-export", dest="export", action="store_false",
                    help="do not write a TF Serving SavedModel under saved_models/ at the end")
     p.add_argument("--export-dir", default="saved_models",

@@ -22,10 +22,11 @@ import numpy as np
 
 from attn_tf.errors import UsageError
 
-RESUMABLE_OVERRIDES = ("epochs", "max_steps", "attention_every", "verbose")
+from attn_tf.training.loop import RESUMABLE_OVERRIDES  # noqa: E402,F401
 
 # Model sizes and training defaults: attn_tf.models.registry.
-LENGTH_PENALTY = 0.6
+from attn_tf.decoding.settings import LENGTH_PENALTY, decode_max_length  # noqa: E402,F401  (owner: decoding)
+
 LABEL_SMOOTHING = 0.0
 BUCKETS = (4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64, 96)
 
@@ -33,15 +34,10 @@ BUCKETS = (4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64, 96)
 # ----------------------------------------------------------------------------- data
 
 def load_seq2seq_data(config):
-    from attn_tf.data.seq2seq_datasets import load_seq2seq_dataset, load_seq2seq_user_data
+    """Kept for existing imports; the owner is attn_tf.data.run_data."""
+    from attn_tf.data.run_data import load_seq2seq_data as load
 
-    if config.get("data"):
-        return load_seq2seq_user_data(config["data"], seed=config["seed"])
-    return load_seq2seq_dataset(config["dataset"], seed=config["seed"])
-
-
-def _dataset_key(config):
-    return config.get("dataset") or "user"
+    return load(config)
 
 
 def build_vocabularies(data, config):
@@ -138,10 +134,6 @@ def compile_model(model, config, total_steps=None):
                   loss=MaskedLoss(label_smoothing=LABEL_SMOOTHING), metrics=[MaskedAccuracy()])
 
 
-def decode_max_length(config):
-    return int(config["max_length"]) + 1
-
-
 class Translator:
     """Strings -> decoded strings, tokens and attention with a traced decode function."""
 
@@ -179,99 +171,67 @@ class Translator:
 
 # ----------------------------------------------------------------------------- attention logging
 
+class Seq2SeqProbes:
+    """Probe records of fixed source/target pairs: step -> [(tag, header, arrays)] (tb_plugin format).
+
+    Teacher-forced on the reference target: rows of the cross-attention are
+    the target tokens produced at each step (y1 .. yn, [END]), columns the
+    source tokens. The header also carries the model's current decoded output
+    (`prediction`) and the reference (`label`).
+    """
+
+    def __init__(self, model, source_vocab, target_vocab, sources, targets, translator):
+        import tensorflow as tf
+
+        self.sources, self.targets, self.translator = list(sources), list(targets), translator
+        self.src_ids = source_vocab.encode(tf.constant(self.sources, tf.string))[0]
+        tgt, _ = target_vocab.encode(tf.constant(self.targets, tf.string), add_start=True, add_end=True)
+        self.target_in = tgt[:, :-1]
+        self.src_tokens = source_vocab.tokens_for(self.sources)
+        tgt_tokens = target_vocab.tokens_for(self.targets)
+        self.tgt_out = [t + ["[END]"] for t in tgt_tokens]
+        self.tgt_in = [["[START]"] + t for t in tgt_tokens]
+        self._maps = tf.function(lambda s, t: model.attention_maps(s, t))
+
+    def __call__(self, step):
+        from tb_plugin import metadata
+
+        maps = {k: np.asarray(v) for k, v in self._maps(self.src_ids, self.target_in).items()}
+        predictions = self.translator(self.sources)
+        records = []
+        for i in range(len(self.sources)):
+            s, t = len(self.src_tokens[i]), len(self.tgt_out[i])
+            layers, arrays = [], []
+            if "encoder_self" in maps:
+                for b in range(maps["encoder_self"].shape[1]):
+                    arrays.append(maps["encoder_self"][i, b, :, :s, :s])
+                    layers.append(metadata.make_layer("encoder/block_%d/self_attention" % b, "self",
+                                                      arrays[-1].shape, query="source", key="source"))
+            if "decoder_self" in maps:
+                for b in range(maps["decoder_self"].shape[1]):
+                    arrays.append(maps["decoder_self"][i, b, :, :t, :t])
+                    layers.append(metadata.make_layer("decoder/block_%d/self_attention" % b, "causal",
+                                                      arrays[-1].shape, query="target_input", key="target_input"))
+            cross = maps["cross"]
+            for b in range(cross.shape[1]):
+                arrays.append(cross[i, b, :, :t, :s])
+                name = ("decoder/block_%d/cross_attention" % b) if cross.shape[1] > 1 or "decoder_self" in maps \
+                    else "decoder/cross_attention"
+                layers.append(metadata.make_layer(name, "cross", arrays[-1].shape, query="target", key="source"))
+            header = metadata.make_header(
+                {"source": self.src_tokens[i], "target": self.tgt_out[i], "target_input": self.tgt_in[i]},
+                layers, text=self.sources[i], label=self.targets[i], prediction=predictions[i],
+                extra={"teacher_forced": True, "task": "seq2seq"})
+            records.append((metadata.probe_tag(i), header, arrays))
+        return records
+
+
 def make_attention_logger(logdir, model, source_vocab, target_vocab, sources, targets, every, translator):
-    import keras
-    import tensorflow as tf
+    """The AttentionLogger of seq2seq probe pairs (kept for existing callers)."""
+    from attn_tf.training.callbacks import AttentionLogger
 
-    from tb_plugin import metadata, summary
-    from attn_tf.training.event_steps import last_steps
-
-    class _Logger(keras.callbacks.Callback):
-        """Logs the attention of fixed probe pairs every `every` optimizer steps.
-
-        Teacher-forced on the reference target: rows of the cross-attention
-        are the target tokens produced at each step (y1 .. yn, [END]),
-        columns the source tokens. The header also carries the model's
-        current decoded output (`prediction`) and the reference (`label`).
-        Runs outside the compiled train step; steps continue on resume and
-        a step already written is never written again.
-        """
-
-        def __init__(self):
-            super().__init__()
-            self.every = int(every)
-            self.src_ids = source_vocab.encode(tf.constant(sources, tf.string))[0]
-            tgt, _ = target_vocab.encode(tf.constant(targets, tf.string), add_start=True, add_end=True)
-            self.target_in = tgt[:, :-1]
-            self.src_tokens = source_vocab.tokens_for(sources)
-            tgt_tokens = target_vocab.tokens_for(targets)
-            self.tgt_out = [t + ["[END]"] for t in tgt_tokens]
-            self.tgt_in = [["[START]"] + t for t in tgt_tokens]
-            self._maps = tf.function(lambda s, t: model.attention_maps(s, t))
-            self._writer = None
-            self._step = 0
-            self._last = -1
-
-        def log(self, step):
-            if step <= self._last or self._writer is None:
-                return False
-            maps = {k: np.asarray(v) for k, v in self._maps(self.src_ids, self.target_in).items()}
-            predictions = translator(sources)
-            with self._writer.as_default():
-                for i in range(len(sources)):
-                    s, t = len(self.src_tokens[i]), len(self.tgt_out[i])
-                    layers, arrays = [], []
-                    if "encoder_self" in maps:
-                        for b in range(maps["encoder_self"].shape[1]):
-                            arrays.append(maps["encoder_self"][i, b, :, :s, :s])
-                            layers.append(metadata.make_layer("encoder/block_%d/self_attention" % b, "self",
-                                                              arrays[-1].shape, query="source", key="source"))
-                    if "decoder_self" in maps:
-                        for b in range(maps["decoder_self"].shape[1]):
-                            arrays.append(maps["decoder_self"][i, b, :, :t, :t])
-                            layers.append(metadata.make_layer("decoder/block_%d/self_attention" % b, "causal",
-                                                              arrays[-1].shape, query="target_input",
-                                                              key="target_input"))
-                    cross = maps["cross"]
-                    for b in range(cross.shape[1]):
-                        arrays.append(cross[i, b, :, :t, :s])
-                        name = ("decoder/block_%d/cross_attention" % b) if cross.shape[1] > 1 or "decoder_self" in maps \
-                            else "decoder/cross_attention"
-                        layers.append(metadata.make_layer(name, "cross", arrays[-1].shape, query="target", key="source"))
-                    header = metadata.make_header(
-                        {"source": self.src_tokens[i], "target": self.tgt_out[i], "target_input": self.tgt_in[i]},
-                        layers, text=sources[i], label=targets[i], prediction=predictions[i],
-                        extra={"teacher_forced": True, "task": "seq2seq"})
-                    summary.attention(metadata.probe_tag(i), header, arrays, step=step)
-            self._writer.flush()
-            self._last = step
-            return True
-
-        def on_train_begin(self, logs=None):
-            if self.every <= 0:
-                return
-            os.makedirs(logdir, exist_ok=True)
-            written = last_steps(logdir)
-            self._last = max(written.values()) if written else -1
-            self._writer = tf.summary.create_file_writer(logdir)
-            self._step = int(self.model.optimizer.iterations.numpy())
-            if self._step == 0:
-                self.log(0)
-
-        def on_train_batch_end(self, batch, logs=None):
-            if self.every <= 0:
-                return
-            self._step += 1
-            if self._step % self.every == 0:
-                self.log(self._step)
-
-        def on_train_end(self, logs=None):
-            if self.every <= 0 or self._writer is None:
-                return
-            self.log(self._step)
-            self._writer.close()
-
-    return _Logger()
+    return AttentionLogger(logdir, Seq2SeqProbes(model, source_vocab, target_vocab, sources, targets, translator),
+                           every)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -312,179 +272,147 @@ def load_run(run_dir):
     """(config, model, source_vocab, target_vocab) of a finished seq2seq run."""
     import keras
 
-    from attn_tf.data.seq2seq_vocab import SequenceVocabulary
-    from attn_tf.training import run_dir as rd
-    import attn_tf.models.seq2seq_gru  # noqa: F401  (registers the classes)
-    import attn_tf.models.seq2seq_transformer  # noqa: F401
-
-    config = rd.load_config(run_dir)
-    model = keras.models.load_model(os.path.join(run_dir, "model.keras"), compile=False)
-    return (config, model, SequenceVocabulary.load(os.path.join(run_dir, "source_vocab.json")),
-            SequenceVocabulary.load(os.path.join(run_dir, "target_vocab.json")))
-
-
-# ----------------------------------------------------------------------------- the job
-
-def train_seq2seq(config, strategy=None, log=print):
-    """Runs one seq2seq training job; returns the results dict (also in results.json)."""
-    import keras
-    import tensorflow as tf
-
-    from attn_tf.data.seq2seq_vocab import SequenceVocabulary
-    from attn_tf.training import callbacks as cb
-    from attn_tf.training import devices, run_dir as rd
-
-    resumed_state = None
-    if config.get("resume"):
-        run_dir = rd.find_run(config["logdir"], config["resume"])
-        saved = rd.load_config(run_dir)
-        for key in RESUMABLE_OVERRIDES:
-            if key in config.get("_explicit", ()):
-                saved[key] = config[key]
-        saved["resume"] = None
-        config = saved
-        resumed_state = cb.read_state(os.path.join(run_dir, "checkpoints"))
-        if resumed_state is None:
-            raise UsageError("--resume %s: the run has no checkpoint yet (checkpoints/state.json); start it again"
-                             % run_dir)
-        log("Resuming %s from epoch %d, step %d" % (run_dir, resumed_state["epoch"], resumed_state["step"]))
-    else:
-        config = {k: v for k, v in config.items() if k != "_explicit"}
+    from attn_tf import run_dir as rd
     from attn_tf.models import registry
 
+    run = rd.RunDir(run_dir)
+    config = run.load_config()
     spec = registry.get(config["model"])
-    if "attention" not in spec.options and config.get("attention", "additive") != "additive":
-        log("Note: --attention applies to %s; %s uses multi-head scaled dot-product" % (
-            ", ".join(n for n in registry.names(registry.SEQ2SEQ) if "attention" in registry.get(n).options),
-            config["model"]))
+    registry.resolve(spec.builder)  # imports the model's module: registers its classes for loading
+    model = keras.models.load_model(run.file(rd.MODEL), compile=False)
+    source_vocab, target_vocab = spec.saved_tokenizer(run.path, config)
+    return config, model, source_vocab, target_vocab
 
-    keras.utils.set_random_seed(config["seed"])
-    if config.get("mixed_precision"):
-        keras.mixed_precision.set_global_policy("mixed_float16")
 
-    data = load_seq2seq_data(config)
-    log("Data: %s" % data.description)
+class Seq2SeqTask:
+    """The seq2seq parts of the training loop (see attn_tf.training.loop)."""
 
-    if resumed_state is None:
-        name = config.get("dataset") or os.path.splitext(os.path.basename(config["data"]))[0]
-        run_dir = rd.new_run_dir(config["logdir"], config["model"], name, config.get("run_name"))
-        source_vocab, target_vocab = build_vocabularies(data, config)
-        config["model_sizes"] = model_sizes(config)  # so --resume rebuilds the same model
-        source_vocab.save(os.path.join(run_dir, "source_vocab.json"))
-        target_vocab.save(os.path.join(run_dir, "target_vocab.json"))
-        rd.save_config(run_dir, config)
-    else:
-        source_vocab = SequenceVocabulary.load(os.path.join(run_dir, "source_vocab.json"))
-        target_vocab = SequenceVocabulary.load(os.path.join(run_dir, "target_vocab.json"))
-    log("Vocabularies: %d source tokens (%s), %d target tokens (%s)" % (
-        source_vocab.size, source_vocab.tokenizer, target_vocab.size, target_vocab.tokenizer))
+    monitor = "val_accuracy"
 
-    strategy = strategy or devices.make_strategy(config["strategy"])
-    chief = devices.is_chief(strategy)
-    log("Device: %s; strategy: %s (%d replica%s)" % (
-        devices.describe_devices(), config["strategy"], strategy.num_replicas_in_sync,
-        "" if strategy.num_replicas_in_sync == 1 else "s"))
+    def __init__(self, spec):
+        self.spec = spec
 
-    def encoded(sources, targets):
-        return (source_vocab.encode_numpy(sources),
-                target_vocab.encode_numpy(targets, add_start=True, add_end=True))
+    def load_data(self, config):
+        return load_seq2seq_data(config)
 
-    train_ds = make_pair_dataset(*encoded(data.train_sources, data.train_targets), config["batch_size"],
-                                 shuffle=True, seed=config["seed"])
-    val_ds = make_pair_dataset(*encoded(data.val_sources, data.val_targets), config["batch_size"], shuffle=False)
-    test_ds = make_pair_dataset(*encoded(data.test_sources, data.test_targets), config["batch_size"],
-                                shuffle=False)
-    total_steps = int(train_ds.cardinality().numpy()) * int(config["epochs"])
-    if config.get("max_steps"):
-        total_steps = min(total_steps, int(config["max_steps"]))
+    def new_tokenizer(self, config, data, run):
+        from attn_tf import run_dir as rd
 
-    with strategy.scope():
-        model = build_seq2seq_model(config, source_vocab.size, target_vocab.size)
-        compile_model(model, config, total_steps)
-        if resumed_state is not None:
-            model.optimizer.build(model.trainable_variables)
-            model.load_weights(os.path.join(run_dir, "checkpoints", "last.weights.h5"))
-    log("Model: %s, %d parameters; %d training steps, cosine learning-rate decay" % (
-        config["model"], model.count_params(), total_steps))
+        source_vocab, target_vocab = self.spec.tokenizer(config, data)
+        source_vocab.save(run.file(rd.SOURCE_VOCAB))
+        target_vocab.save(run.file(rd.TARGET_VOCAB))
+        return source_vocab, target_vocab
 
-    max_decode = decode_max_length(config)
-    beam_size = int(config.get("beam_size", 1))
-    probe_translator = Translator(model, source_vocab, target_vocab, max_decode, beam_size=1)
-    callbacks = []
-    if chief:
-        callbacks.append(cb.ResumableTensorBoard(run_dir, update_freq=max(config["attention_every"], 1) or 50,
-                                                 write_graph=False, profile_batch=0))
+    def load_tokenizer(self, config, run):
+        return self.spec.saved_tokenizer(run.path, config)
+
+    def prepare_config(self, config, data):
+        pass
+
+    def setup(self, config, data, tokenizer, log):
+        self.config, self.data, self.log = config, data, log
+        self.source_vocab, self.target_vocab = tokenizer
+        if "attention" not in self.spec.options and config.get("attention", "additive") != "additive":
+            from attn_tf.models import registry
+
+            log("Note: --attention applies to %s; %s uses multi-head scaled dot-product" % (
+                ", ".join(n for n in registry.names(registry.SEQ2SEQ) if "attention" in registry.get(n).options),
+                config["model"]))
+        log("Vocabularies: %d source tokens (%s), %d target tokens (%s)" % (
+            self.source_vocab.size, self.source_vocab.tokenizer, self.target_vocab.size,
+            self.target_vocab.tokenizer))
+
+        def encoded(sources, targets):
+            return (self.source_vocab.encode_numpy(sources),
+                    self.target_vocab.encode_numpy(targets, add_start=True, add_end=True))
+
+        self.train_pairs = encoded(data.train_sources, data.train_targets)
+        self.val_ds = make_pair_dataset(*encoded(data.val_sources, data.val_targets), config["batch_size"],
+                                        shuffle=False)
+        self.test_ds = make_pair_dataset(*encoded(data.test_sources, data.test_targets), config["batch_size"],
+                                         shuffle=False)
+        self._steps = int(self.epoch_dataset(0).cardinality().numpy())
+
+    def steps_per_epoch(self):
+        return self._steps
+
+    def epoch_dataset(self, epoch):
+        """The epoch's batches, shuffled by a seed drawn from (seed, epoch) only, then bucketed by length."""
+        from attn_tf.training.loop import epoch_seed
+
+        return make_pair_dataset(*self.train_pairs, self.config["batch_size"], shuffle=True,
+                                 seed=epoch_seed(self.config["seed"], epoch))
+
+    def validation_dataset(self):
+        return self.val_ds
+
+    def build(self, config, total_steps):
+        self.model = build_seq2seq_model(config, self.source_vocab.size, self.target_vocab.size)
+        compile_model(self.model, config, total_steps)
+        self.log("Model: %s, %d parameters; %d training steps, cosine learning-rate decay" % (
+            config["model"], self.model.count_params(), total_steps))
+        self.max_decode = decode_max_length(config)
+        self.probe_translator = Translator(self.model, self.source_vocab, self.target_vocab, self.max_decode,
+                                           beam_size=1)
+        return self.model, self.model
+
+    def callbacks(self, ctx):
+        return []
+
+    def probe_records(self, ctx):
+        from attn_tf.data.seq2seq_datasets import group_references
+
+        config, data = self.config, self.data
         k = min(config["probe_examples"], len(set(data.test_sources)))
-        if k > 0:
-            from attn_tf.data.seq2seq_datasets import group_references
+        if k <= 0:
+            return None
+        uniq, refs = group_references(data.test_sources, data.test_targets)
+        rng = np.random.default_rng(config["seed"])
+        chosen = sorted(rng.choice(len(uniq), size=k, replace=False).tolist())
+        return Seq2SeqProbes(self.model, self.source_vocab, self.target_vocab, [uniq[i] for i in chosen],
+                             [refs[i][0] for i in chosen], self.probe_translator)
 
-            uniq, refs = group_references(data.test_sources, data.test_targets)
-            rng = np.random.default_rng(config["seed"])
-            chosen = sorted(rng.choice(len(uniq), size=k, replace=False).tolist())
-            callbacks.append(make_attention_logger(
-                os.path.join(run_dir, "attention"), model, source_vocab, target_vocab,
-                [uniq[i] for i in chosen], [refs[i][0] for i in chosen], config["attention_every"],
-                probe_translator))
-        callbacks.append(cb.ResumeCheckpoint(os.path.join(run_dir, "checkpoints"),
-                                             best_path=os.path.join(run_dir, "checkpoints", "best.weights.h5"),
-                                             monitor="val_accuracy"))
-    if config.get("max_steps"):
-        callbacks.append(cb.StopAtStep(config["max_steps"]))
+    def finish(self, ctx, results):
+        from attn_tf import run_dir as rd
 
-    initial_epoch = resumed_state["epoch"] if resumed_state else 0
-    start = time.time()
-    if initial_epoch < config["epochs"] and not (
-            resumed_state and config.get("max_steps") and resumed_state["step"] >= config["max_steps"]):
-        model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], initial_epoch=initial_epoch,
-                  callbacks=callbacks, verbose=config.get("verbose", 1), shuffle=False)
-    train_seconds = time.time() - start
-    steps = int(model.optimizer.iterations.numpy())
-
-    best = os.path.join(run_dir, "checkpoints", "best.weights.h5")
-    if os.path.exists(best):
-        model.load_weights(best)  # model selection on the validation split
-    test = model.evaluate(test_ds, return_dict=True, verbose=0)
-    translator = probe_translator if beam_size == 1 else Translator(model, source_vocab, target_vocab, max_decode,
-                                                                     beam_size=beam_size)
-    metrics, rows, decode_seconds = evaluate_outputs(data, translator, log=log)
-    results = {
-        "model": config["model"],
-        "dataset": config.get("dataset") or config.get("data"),
-        "attention": config.get("attention") if "attention" in spec.options else "multi_head",
-        "beam_size": beam_size,
-        "test_sources": len(rows),
-        **{"test_" + k: v for k, v in metrics.items()},
-        "test_loss": float(test["loss"]),
-        "test_token_accuracy": float(test["accuracy"]),
-        "train_seconds": round(train_seconds, 1),
-        "decode_seconds": round(decode_seconds, 2),
-        "steps": steps,
-        "parameters": int(model.count_params()),
-        "run_dir": run_dir,
-    }
-    if chief:
-        model.save(os.path.join(run_dir, "model.keras"))
-        with open(os.path.join(run_dir, "results.json"), "w") as f:
-            json.dump(results, f, indent=2)
-        with open(os.path.join(run_dir, "predictions.tsv"), "w", encoding="utf-8") as f:
-            f.write("source\toutput\treferences\n")
-            for s, o, r in rows:
-                f.write("%s\t%s\t%s\n" % (s, o, " | ".join(r)))
-        _write_scalars(os.path.join(run_dir, "test"),
-                       dict(metrics, loss=results["test_loss"], token_accuracy=results["test_token_accuracy"]),
-                       steps)
-    if chief and config.get("export", True):
-        results["export"] = _export(run_dir, config, log)
-        with open(os.path.join(run_dir, "results.json"), "w") as f:
-            json.dump(results, f, indent=2)
-    log("Test (%d held-out sources, %s): %s; token accuracy %.4f; after %d steps in %.0f s" % (
-        len(rows), "greedy" if beam_size == 1 else "beam %d" % beam_size, _format_metrics(metrics),
-        results["test_token_accuracy"], steps, train_seconds))
-    log("Run directory: %s  (view with: tensorboard --logdir %s)" % (run_dir, config["logdir"]))
-    return results
+        config, model = self.config, self.model
+        beam_size = int(config.get("beam_size", 1))
+        test = model.evaluate(self.test_ds, return_dict=True, verbose=0)
+        translator = self.probe_translator if beam_size == 1 else Translator(
+            model, self.source_vocab, self.target_vocab, self.max_decode, beam_size=beam_size)
+        metrics, rows, decode_seconds = evaluate_outputs(self.data, translator, log=self.log)
+        results = {
+            "model": results["model"],
+            "dataset": results["dataset"],
+            "attention": config.get("attention") if "attention" in self.spec.options else "multi_head",
+            "beam_size": beam_size,
+            "test_sources": len(rows),
+            **{"test_" + k: v for k, v in metrics.items()},
+            "test_loss": float(test["loss"]),
+            "test_token_accuracy": float(test["accuracy"]),
+            "train_seconds": results["train_seconds"],
+            "decode_seconds": round(decode_seconds, 2),
+            "steps": results["steps"],
+            "parameters": int(model.count_params()),
+            "run_dir": results["run_dir"],
+        }
+        if ctx.chief:
+            run = ctx.run
+            with open(run.file(rd.PREDICTIONS), "w", encoding="utf-8") as f:
+                f.write("source\toutput\treferences\n")
+                for s_, o, r in rows:
+                    f.write("%s\t%s\t%s\n" % (s_, o, " | ".join(r)))
+            _write_scalars(run.file(rd.TEST_LOGS),
+                           dict(metrics, loss=results["test_loss"], token_accuracy=results["test_token_accuracy"]),
+                           results["steps"])
+        self.log("Test (%d held-out sources, %s): %s; token accuracy %.4f; after %d steps in %.0f s" % (
+            len(rows), "greedy" if beam_size == 1 else "beam %d" % beam_size, _format_metrics(metrics),
+            results["test_token_accuracy"], results["steps"], results["train_seconds"]))
+        return results
 
 
-def _export(run_dir, config, log):
-    from attn_tf.export import export_run
+def train_seq2seq(config, strategy=None, log=print):
+    """Runs one seq2seq training job (kept for existing callers): attn_tf.training.loop.train."""
+    from attn_tf.training.loop import train
 
-    return export_run(run_dir, base_dir=config.get("export_dir", "saved_models"), log=log)
+    return train(config, strategy=strategy, log=log)

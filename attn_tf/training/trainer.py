@@ -1,37 +1,12 @@
-"""The training job behind train.py: data -> vectorizer -> model -> fit -> evaluate -> save."""
+"""The classifier task of the training loop: data -> tokenizer -> model -> fit -> test metrics.
 
-import dataclasses
-import json
-import os
-import sys
-import time
+`train(config)` (the job behind train.py) is `attn_tf.training.loop.train`;
+this module holds the classifier's parts of it (`ClassifierTask`).
+"""
 
-from attn_tf.errors import UsageError
+import numpy as np
 
-# Arguments of a run that --resume takes from the command line; everything
-# else (model, data, sizes, seed) comes from the run's config.json.
-RESUMABLE_OVERRIDES = ("epochs", "max_steps", "attention_every", "verbose")
-
-
-@dataclasses.dataclass
-class TrainContext:
-    """What a model's callback factories (registry `ModelSpec.callbacks`) get from the training loop.
-
-    config: the run's configuration (flags, model options included); model: the
-    model with dict outputs; train_model: the model being fit (shares its layers);
-    data: the run's data; tokenizer: the run's tokenizer; run_dir: the run
-    directory; chief: whether this worker writes files (a factory that logs
-    should return [] when not); log: the job's print function.
-    """
-
-    config: dict
-    model: object
-    train_model: object
-    data: object
-    tokenizer: object
-    run_dir: str
-    chief: bool
-    log: object = print
+from attn_tf.training.loop import RESUMABLE_OVERRIDES, TrainContext, epoch_seed, train  # noqa: F401
 
 
 def load_data(config):
@@ -46,7 +21,8 @@ def build_models(config, vocab_size, num_classes):
 
     The two share every layer. Training through the probabilities-only model
     keeps Keras' metric names plain ("accuracy", "val_accuracy") and lets
-    `save_weights` carry the optimizer state for resuming.
+    `save_weights` carry the optimizer state for resuming. Extra losses a
+    model adds (`add_loss` in a layer) reach the training model too.
     """
     import keras
 
@@ -59,149 +35,104 @@ def build_models(config, vocab_size, num_classes):
     return model, train_model
 
 
-def train(config, strategy=None, log=print):
-    """Runs one training job. `config` is the dict of train.py flags.
+class ClassifierTask:
+    """The classifier parts of the training loop (see attn_tf.training.loop)."""
 
-    Returns a dict of results (also written to results.json in the run dir).
-    """
-    from attn_tf.models import registry
+    monitor = "val_accuracy"
 
-    spec = registry.get(config["model"])
-    if spec.task == registry.SEQ2SEQ:
-        from attn_tf.training.seq2seq_trainer import train_seq2seq
+    def __init__(self, spec):
+        self.spec = spec
 
-        return train_seq2seq(config, strategy=strategy, log=log)
-    import keras
-    import numpy as np
-    import tensorflow as tf
+    def load_data(self, config):
+        return load_data(config)
 
-    from attn_tf.data import TextVectorizer, make_dataset
-    from attn_tf.training import callbacks as cb
-    from attn_tf.training import devices, probes, run_dir as rd
+    def _report(self, config, data, tokenizer):
+        n_trunc, n_total = tokenizer.truncation_report(data.train_texts)
+        self.log("Vocabulary: %d tokens; %d of %d training texts truncated to %d tokens" % (
+            len(tokenizer.vocabulary), n_trunc, n_total, config["max_length"]))
 
-    resumed_state = None
-    if config.get("resume"):
-        run_dir = rd.find_run(config["logdir"], config["resume"])
-        saved = rd.load_config(run_dir)
-        for key in RESUMABLE_OVERRIDES:
-            if key in config.get("_explicit", ()):
-                saved[key] = config[key]
-        saved["resume"] = None
-        config = saved
-        resumed_state = cb.read_state(os.path.join(run_dir, "checkpoints"))
-        if resumed_state is None:
-            raise UsageError(
-                "--resume %s: the run has no checkpoint yet (checkpoints/state.json); start it again"
-                % run_dir
-            )
-        log("Resuming %s from epoch %d, step %d" % (run_dir, resumed_state["epoch"], resumed_state["step"]))
-    else:
-        config = {k: v for k, v in config.items() if k != "_explicit"}
+    def new_tokenizer(self, config, data, run):
+        from attn_tf import run_dir as rd
 
-    keras.utils.set_random_seed(config["seed"])
-    if config.get("mixed_precision"):
-        keras.mixed_precision.set_global_policy("mixed_float16")
+        tokenizer = self.spec.tokenizer(config, data)
+        tokenizer.save(run.file(rd.VECTORIZER))
+        return tokenizer
 
-    data = load_data(config)
-    log("Data: %s" % data.description)
+    def load_tokenizer(self, config, run):
+        return self.spec.saved_tokenizer(run.path, config)
 
-    if resumed_state is None:
-        run_dir = rd.new_run_dir(config["logdir"], config["model"],
-                                 config.get("dataset") or os.path.splitext(os.path.basename(config["data"]))[0],
-                                 config.get("run_name"))
-        vectorizer = spec.tokenizer(config, data)
-        vectorizer.save(os.path.join(run_dir, "vectorizer.json"))
-        config["model_sizes"] = spec.sizes_for(config)  # so --resume rebuilds the same model
-        # Export needs the class names without reloading the data.
-        config["class_names"] = list(data.class_names)
-        rd.save_config(run_dir, config)
-    else:
-        vectorizer = spec.saved_tokenizer(run_dir, config)
+    def prepare_config(self, config, data):
+        config["class_names"] = list(data.class_names)  # export needs them without reloading the data
 
-    n_trunc, n_total = vectorizer.truncation_report(data.train_texts)
-    log("Vocabulary: %d tokens; %d of %d training texts truncated to %d tokens" % (
-        len(vectorizer.vocabulary), n_trunc, n_total, config["max_length"]))
+    def setup(self, config, data, tokenizer, log):
+        from attn_tf.data import make_dataset, vectorize_numpy
 
-    strategy = strategy or devices.make_strategy(config["strategy"])
-    chief = devices.is_chief(strategy)
-    log("Device: %s; strategy: %s (%d replica%s)" % (
-        devices.describe_devices(), config["strategy"], strategy.num_replicas_in_sync,
-        "" if strategy.num_replicas_in_sync == 1 else "s"))
+        self.config, self.data, self.tokenizer, self.log = config, data, tokenizer, log
+        self._report(config, data, tokenizer)
+        self.batch_size = int(config["batch_size"])
+        self.train_ids = vectorize_numpy(data.train_texts, tokenizer)
+        self.train_labels = np.asarray(data.train_labels, np.int32)
+        self.augmented = None
+        if config.get("augment", "none") != "none" or config.get("adversarial_training"):
+            self.augmented = True  # built with the model (adversarial copies need it)
+        self.val_ds = make_dataset(data.val_texts, data.val_labels, tokenizer, config["batch_size"], shuffle=False)
+        self.test_ds = make_dataset(data.test_texts, data.test_labels, tokenizer, config["batch_size"],
+                                    shuffle=False)
 
-    with strategy.scope():
-        model, train_model = build_models(config, len(vectorizer.vocabulary), len(data.class_names))
-        if resumed_state is not None:
-            train_model.optimizer.build(train_model.trainable_variables)
-            train_model.load_weights(os.path.join(run_dir, "checkpoints", "last.weights.h5"))
+    def steps_per_epoch(self):
+        if self.augmented:
+            from attn_tf.training.augment import steps_per_epoch
 
-    train_ds = make_dataset(data.train_texts, data.train_labels, vectorizer, config["batch_size"],
-                            shuffle=True, seed=config["seed"])
-    if config.get("augment", "none") != "none" or config.get("adversarial_training"):
-        from attn_tf.training.augment import augmented_training
+            return steps_per_epoch(self.config, len(self.train_ids))
+        return -(-len(self.train_ids) // self.batch_size)
 
-        # Robustness remedies (issue: evaluation): returns a dataset and extra callbacks.
-        train_ds, extra_callbacks = augmented_training(config, data, vectorizer, model, train_model)
-    else:
-        extra_callbacks = []
-    val_ds = make_dataset(data.val_texts, data.val_labels, vectorizer, config["batch_size"], shuffle=False)
-    test_ds = make_dataset(data.test_texts, data.test_labels, vectorizer, config["batch_size"], shuffle=False)
+    def epoch_dataset(self, epoch):
+        """The epoch's batches: a permutation drawn from (seed, epoch) only, so a resumed run sees the same."""
+        import tensorflow as tf
 
-    callbacks = []
-    if chief:
-        probe_idx = probes.select_probes(data.test_labels, config["probe_examples"], seed=config["seed"])
-        probe_texts = [data.test_texts[i] for i in probe_idx]
-        probe_ids, _ = vectorizer(tf.constant(probe_texts, dtype=tf.string))
-        callbacks.append(cb.ResumableTensorBoard(run_dir, update_freq=max(config["attention_every"], 1) or 50,
-                                                 write_graph=False, profile_batch=0))
-        if probe_idx:
-            callbacks.append(cb.AttentionLogger(
-                os.path.join(run_dir, "attention"), model, probe_ids.numpy(), vectorizer.tokens_for(probe_texts),
-                [int(data.test_labels[i]) for i in probe_idx], data.class_names,
-                every=config["attention_every"], texts=probe_texts))
-        callbacks.append(cb.ResumeCheckpoint(os.path.join(run_dir, "checkpoints"),
-                                             best_path=os.path.join(run_dir, "checkpoints", "best.weights.h5"),
-                                             monitor="val_accuracy"))
-    if config.get("max_steps"):
-        callbacks.append(cb.StopAtStep(config["max_steps"]))
-    callbacks.extend(extra_callbacks)
-    ctx = TrainContext(config=config, model=model, train_model=train_model, data=data, tokenizer=vectorizer,
-                       run_dir=run_dir, chief=chief, log=log)
-    for factory in spec.callback_factories():
-        callbacks.extend(factory(ctx) or [])
+        if self.augmented:
+            return self._augment.epoch_dataset(epoch)
+        order = np.random.default_rng(epoch_seed(self.config["seed"], epoch)).permutation(len(self.train_ids))
+        ds = tf.data.Dataset.from_tensor_slices((self.train_ids[order], self.train_labels[order]))
+        return ds.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
 
-    initial_epoch = resumed_state["epoch"] if resumed_state else 0
-    start = time.time()
-    if initial_epoch < config["epochs"] and not (
-            resumed_state and config.get("max_steps") and resumed_state["step"] >= config["max_steps"]):
-        train_model.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], initial_epoch=initial_epoch,
-                        callbacks=callbacks, verbose=config.get("verbose", 1), shuffle=False)
-    train_seconds = time.time() - start
-    steps = int(train_model.optimizer.iterations.numpy())
+    def validation_dataset(self):
+        return self.val_ds
 
-    best = os.path.join(run_dir, "checkpoints", "best.weights.h5")
-    if os.path.exists(best):
-        # Model selection on the validation split; the test split only reports.
-        train_model.load_weights(best)
-    test = train_model.evaluate(test_ds, return_dict=True, verbose=0)
-    results = {
-        "model": config["model"],
-        "dataset": config.get("dataset") or config.get("data"),
-        "test_accuracy": float(test["accuracy"]),
-        "test_loss": float(test["loss"]),
-        "train_seconds": round(train_seconds, 1),
-        "steps": steps,
-        "run_dir": run_dir,
-    }
-    if chief:
-        model.save(os.path.join(run_dir, "model.keras"))
-        with open(os.path.join(run_dir, "results.json"), "w") as f:
-            json.dump(results, f, indent=2)
-    if chief and config.get("export", True):
-        from attn_tf.export import export_run
+    def build(self, config, total_steps):
+        self.model, self.train_model = build_models(config, len(self.tokenizer.vocabulary),
+                                                    len(self.data.class_names))
+        if self.augmented:
+            from attn_tf.training.augment import AugmentedTraining
 
-        results["export"] = export_run(run_dir, base_dir=config.get("export_dir", "saved_models"), log=log)
-    log("Test accuracy: %.4f (%d test examples) after %d steps in %.0f s" % (
-        results["test_accuracy"], len(data.test_texts), results["steps"], train_seconds))
-    log("Run directory: %s  (view with: tensorboard --logdir %s)" % (run_dir, config["logdir"]))
-    return results
+            self._augment = AugmentedTraining(config, self.data, self.tokenizer, self.model, self.train_ids)
+        return self.model, self.train_model
 
+    def callbacks(self, ctx):
+        return self._augment.callbacks() if self.augmented else []
+
+    def probe_records(self, ctx):
+        import tensorflow as tf
+
+        from attn_tf.training import callbacks as cb
+        from attn_tf.training import probes
+
+        config, data = self.config, self.data
+        idx = probes.select_probes(data.test_labels, config["probe_examples"], seed=config["seed"])
+        if not idx:
+            return None
+        texts = [data.test_texts[i] for i in idx]
+        ids, _ = self.tokenizer(tf.constant(texts, dtype=tf.string))
+        return cb.ClassifierProbes(self.model, ids.numpy(), self.tokenizer.tokens_for(texts),
+                                   [int(data.test_labels[i]) for i in idx], data.class_names, texts=texts)
+
+    def finish(self, ctx, results):
+        test = self.train_model.evaluate(self.test_ds, return_dict=True, verbose=0)
+        results = dict(results, test_accuracy=float(test["accuracy"]), test_loss=float(test["loss"]))
+        # Keep the key order of results.json as before (model, dataset, test_*, ...).
+        order = ["model", "dataset", "test_accuracy", "test_loss", "train_seconds", "steps", "run_dir"]
+        results = {k: results[k] for k in order if k in results} | {k: v for k, v in results.items()
+                                                                   if k not in order}
+        self.log("Test accuracy: %.4f (%d test examples) after %d steps in %.0f s" % (
+            results["test_accuracy"], len(self.data.test_texts), results["steps"], results["train_seconds"]))
+        return results

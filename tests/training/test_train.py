@@ -129,6 +129,27 @@ def test_attention_summaries_read_back(bilstm_run, reader):
             assert header["label"] in ("neg", "pos")
 
 
+@pytest.mark.parametrize("reader", ["python", "rust"])
+def test_epoch_and_validation_scalars_at_every_epoch_end(bilstm_run, reader):
+    """Train and validation loss/accuracy (and the learning rate) at each epoch end, at optimizer steps,
+    although the epochs end at steps 16, 32, 48, off the --attention-every 10 cadence."""
+    import time as _time
+
+    _, _, run = bilstm_run
+    provider = _python_provider(run) if reader == "python" else _rust_provider(run)
+    deadline = _time.time() + 60
+    while True:
+        train_steps, val_steps = _scalar_steps(provider, "train"), _scalar_steps(provider, "validation")
+        if ("epoch_loss" in val_steps and len(val_steps["epoch_loss"]) == 3) or _time.time() > deadline:
+            break
+        _time.sleep(0.5)
+    for tag in ("epoch_loss", "epoch_accuracy", "epoch_learning_rate"):
+        assert train_steps[tag] == [16, 32, 48], (tag, train_steps)
+    for tag in ("epoch_loss", "epoch_accuracy"):
+        assert val_steps[tag] == [16, 32, 48], (tag, val_steps)
+    assert train_steps["batch_loss"] == [10, 20, 30, 40]
+
+
 def test_keras_file_reloads_with_identical_outputs(bilstm_run):
     import keras
 
