@@ -64,7 +64,12 @@ def prediction_log_bytes(model_name, signature_name, inputs):
 
 
 def write_warmup(version_dir, model_name, signature_name, batches):
-    """Writes the warmup file of `version_dir`; `batches` is a list of input dicts. Returns its path."""
+    """Writes the warmup file of `version_dir`. Returns its path.
+
+    `batches` is a list of input dicts (requests to `signature_name`) or of
+    (signature name, input dict) pairs, so every signature of a model gets
+    its graph warmed up before the first real request.
+    """
     import tensorflow as tf
 
     if len(batches) > MAX_RECORDS:
@@ -73,8 +78,9 @@ def write_warmup(version_dir, model_name, signature_name, batches):
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, WARMUP_FILE)
     with tf.io.TFRecordWriter(path) as writer:
-        for inputs in batches:
-            writer.write(prediction_log_bytes(model_name, signature_name, inputs))
+        for entry in batches:
+            signature, inputs = entry if isinstance(entry, tuple) else (signature_name, entry)
+            writer.write(prediction_log_bytes(model_name, signature, inputs))
     return path
 
 

@@ -259,6 +259,12 @@ class MultiHeadAttention(keras.layers.Layer):
             # [B, S, H, value_dim]
             v = self.value_dense(value)
 
+            if self._can_fuse(
+                return_attention_scores, attention_override, training
+            ):
+                output = self.output_dense(self._fused_context(q, key, v, mask))
+                return self._finish(output, query_mask)
+
             def scores():
                 # [B, S, H, key_dim]
                 k = self.key_dense(key)
@@ -290,11 +296,58 @@ class MultiHeadAttention(keras.layers.Layer):
         finally:
             restore_keras_masks(saved)
 
-        if query_mask is not None:
-            set_keras_mask(output, ops.cast(query_mask, "bool"))
+        output = self._finish(output, query_mask)
         if return_attention_scores:
             return output, weights
         return output
+
+    def _finish(self, output, query_mask):
+        if query_mask is not None:
+            set_keras_mask(output, ops.cast(query_mask, "bool"))
+        return output
+
+    def _can_fuse(self, return_attention_scores, attention_override, training):
+        """Whether `keras.ops.dot_product_attention` computes the same output.
+
+        The fused op never materialises the weights (flash attention on
+        backends that have it), so it applies only when nobody reads or
+        replaces them, the normalizer is the softmax (a `normalizer` option,
+        e.g. sparsemax, needs the explicit weights), no dropout acts on the
+        weights, and query and value heads have one size (required by the
+        flash kernels).
+        """
+        normalizer = getattr(self, "normalizer", None)
+        return (
+            not return_attention_scores
+            and attention_override is None
+            and normalizer in (None, "softmax")
+            and (self.dropout == 0.0 or not training)
+            and self.value_dim == self.key_dim
+        )
+
+    def _fused_context(self, q, key, v, mask):
+        """`[B, T, H, value_dim]` context of the fused path.
+
+        Equal to the explicit path within float rounding: the fused op
+        gives a row with no allowed key a uniform distribution, ours all-zero
+        weights (a zero context), so such rows are zeroed here.
+        """
+        k = self.key_dense(key)
+        if mask is not None:
+            # [B or 1, H or 1, T, S]: aligned with the op's [B, H, T, S] logits.
+            mask = ops.cast(mask, "bool")
+            while len(mask.shape) < 4:
+                mask = ops.expand_dims(mask, 0)
+        context = ops.dot_product_attention(
+            q, k, v, mask=mask, scale=self._inverse_sqrt_key_dim
+        )
+        if mask is None:
+            return context
+        # 1.0 where the row has a key, [B, 1 or H, T] -> [B, T, 1 or H, 1]
+        # (a max, not ops.any: keeps the exported graph on ops already
+        # checked against TF Serving 2.20, attn_tf/export/graph_ops.py).
+        has_key = ops.max(ops.cast(mask, context.dtype), axis=-1)
+        return context * ops.expand_dims(ops.transpose(has_key, (0, 2, 1)), -1)
 
     def compute_mask(self, inputs, previous_mask=None):
         # The output mask is the query mask (the first argument's Keras mask).

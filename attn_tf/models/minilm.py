@@ -219,7 +219,7 @@ def load_pretrained(model, preset="minilm"):
 
 
 def forward(model, token_ids, attention_override=None, training=False, token_embeddings=None,
-            hold_attention=False):
+            hold_attention=False, return_attention=True):
     """The classifier's forward pass, optionally with attention replaced.
 
     Args:
@@ -231,8 +231,12 @@ def forward(model, token_ids, attention_override=None, training=False, token_emb
         lookup (gradients with respect to the input embeddings).
       hold_attention: compute each block's attention, then use it through
         `stop_gradient` (Jain & Wallace's gradient "with attention held").
+      return_attention: False: no attention is computed or returned (the
+        blocks take the fused `keras.ops.dot_product_attention` path; the
+        `predict` serving signature uses this). Same probabilities.
     Returns:
-      dict with "probabilities" [B, C] and "attention" [B, L, H, T, T].
+      dict with "probabilities" [B, C] and "attention" [B, L, H, T, T]; only
+      "probabilities" when return_attention is False.
     """
     n = num_blocks(model)
     overrides = attention_override if attention_override is not None else [None] * n
@@ -245,6 +249,9 @@ def forward(model, token_ids, attention_override=None, training=False, token_emb
     for i in range(n):
         block = model.get_layer("encoder_block_%d" % i)
         override = overrides[i]
+        if not return_attention and override is None and not hold_attention:
+            x = block(x, padding_mask=mask, training=training)
+            continue
         if hold_attention and override is None:
             _, w = block(x, padding_mask=mask, return_attention_scores=True, training=training)
             override = ops.stop_gradient(w)
@@ -254,6 +261,8 @@ def forward(model, token_ids, attention_override=None, training=False, token_emb
     pooled = model.get_layer("pooling")(x, mask=mask)
     pooled = model.get_layer("dropout")(pooled, training=training)
     probs = model.get_layer("classifier")(pooled)
+    if not return_attention:
+        return {"probabilities": probs}
     return {"probabilities": probs, "attention": ops.stack(weights, axis=1)}
 
 

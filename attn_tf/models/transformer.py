@@ -69,7 +69,7 @@ def num_blocks(model):
     return sum(1 for l in model.layers if l.name.startswith("encoder_block_"))
 
 
-def forward(model, token_ids, attention_override=None, training=False):
+def forward(model, token_ids, attention_override=None, training=False, return_attention=True):
     """The model's forward pass, optionally with attention replaced.
 
     Args:
@@ -77,8 +77,12 @@ def forward(model, token_ids, attention_override=None, training=False):
       token_ids: int [B, T].
       attention_override: None, or a list with one entry per block, each None
         or a [B, H, T, T] distribution used instead of that block's weights.
+      return_attention: False: no attention is computed or returned (the
+        blocks take the fused `keras.ops.dot_product_attention` path; the
+        `predict` serving signature uses this). Same probabilities.
     Returns:
-      dict with "probabilities" and "attention" ([B, L, H, T, T]).
+      dict with "probabilities" and "attention" ([B, L, H, T, T]); only
+      "probabilities" when return_attention is False.
     """
     n = num_blocks(model)
     overrides = attention_override if attention_override is not None else [None] * n
@@ -90,7 +94,11 @@ def forward(model, token_ids, attention_override=None, training=False):
     x = model.get_layer("embedding_dropout")(x, training=training)
     weights = []
     for i in range(n):
-        x, w = model.get_layer("encoder_block_%d" % i)(
+        block = model.get_layer("encoder_block_%d" % i)
+        if not return_attention and overrides[i] is None:
+            x = block(x, padding_mask=mask, training=training)
+            continue
+        x, w = block(
             x, padding_mask=mask, return_attention_scores=True,
             attention_override=overrides[i], training=training,
         )
@@ -98,4 +106,6 @@ def forward(model, token_ids, attention_override=None, training=False):
     pooled = model.get_layer("pooling")(x, mask=mask)
     pooled = model.get_layer("dropout")(pooled, training=training)
     probs = model.get_layer("classifier")(pooled)
+    if not return_attention:
+        return {"probabilities": probs}
     return {"probabilities": probs, "attention": ops.stack(weights, axis=1)}

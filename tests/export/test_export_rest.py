@@ -89,7 +89,8 @@ def _signature_outputs(export_dir, texts, tmp):
     texts_json.write_text(json.dumps([base64.b64encode(t if isinstance(t, bytes) else t.encode()).decode()
                                       for t in texts]))
     run_fresh("fresh_serving_check.py", export_dir, texts_json, tmp / "out.npz")
-    return dict(np.load(tmp / "out.npz", allow_pickle=True))
+    out = dict(np.load(tmp / "out.npz", allow_pickle=True))
+    return {k.split("/", 1)[1]: v for k, v in out.items() if k.startswith("serving_default/")}
 
 
 def test_rest_metadata(server, bilstm_export):
@@ -97,7 +98,9 @@ def test_rest_metadata(server, bilstm_export):
     assert status == 200
     sig = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
     assert set(sig["inputs"]) == {"text"}
-    assert set(sig["outputs"]) == {"probabilities", "label", "tokens", "token_count", "attention"}
+    assert set(sig["outputs"]) == {"probabilities", "label", "tokens", "token_count", "explanation"}
+    signatures = meta["metadata"]["signature_def"]["signature_def"]
+    assert {"serving_default", "predict", "attention"} <= set(signatures)
 
 
 def test_rest_instances_and_inputs_match_signature(server, exported, tmp_path):
@@ -109,7 +112,7 @@ def test_rest_instances_and_inputs_match_signature(server, exported, tmp_path):
     assert len(rows) == 3
     for i, row in enumerate(rows):
         np.testing.assert_allclose(row["probabilities"], ref["probabilities"][i], atol=1e-5)
-        np.testing.assert_allclose(row["attention"], ref["attention"][i], atol=1e-5)
+        np.testing.assert_allclose(row["explanation"], ref["explanation"][i], atol=1e-5)
         assert row["label"] == ref["label"][i].decode()
         assert row["token_count"] == int(ref["token_count"][i])
         assert row["tokens"] == [t.decode() for t in ref["tokens"][i]]
@@ -129,3 +132,19 @@ def test_rest_invalid_utf8_as_b64(server, bilstm_export):
     assert status == 200, body
     row = body["predictions"][0]
     assert row["token_count"] == 3 and "\ufffd" in row["tokens"][1]
+
+
+def test_rest_predict_and_attention_signatures(server, transformer_export):
+    url = server + transformer_export.name + ":predict"
+    texts = ["The movie was great fun.", ""]
+    status, body = _http(url, {"signature_name": "predict", "instances": texts})
+    assert status == 200, body
+    assert set(body["predictions"][0]) == {"probabilities", "label", "token_count"}
+    status, body = _http(url, {"signature_name": "attention",
+                               "inputs": {"text": texts, "layers": [1], "heads": []}})
+    assert status == 200, body
+    att = np.array(body["outputs"]["attention"])
+    assert att.shape == (2, 1, 2, MAX_LENGTH, MAX_LENGTH)
+    status, body = _http(url, {"signature_name": "attention",
+                               "inputs": {"text": texts, "layers": [7], "heads": []}})
+    assert status == 400 and "`layers` indexes must be in [0, 2)" in body.get("error", ""), body

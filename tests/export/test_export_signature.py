@@ -1,4 +1,4 @@
-"""The serving_default contract of exported classifiers, checked in a fresh process."""
+"""The contract of exported classifiers (predict / serving_default / attention), checked in a fresh process."""
 
 import base64
 import json
@@ -25,50 +25,104 @@ def fresh(exported, tmp_path_factory):
     return exported, report, outputs
 
 
+def _attention_shape(exported):
+    return [None, MAX_LENGTH] if exported.kind == "bilstm_attention" else [None, 2, 2, MAX_LENGTH, MAX_LENGTH]
+
+
 def test_signature_names_dtypes_shapes(fresh):
     exported, report, outputs = fresh
     assert not report["attn_tf_imported"]
-    assert report["signatures"] == ["serving_default"]
-    assert report["inputs"] == {"text": ["string", [None]]}
-    C, T = len(exported.class_names), MAX_LENGTH
-    attention = [None, T] if exported.kind == "bilstm_attention" else [None, 2, 2, T, T]
-    assert report["outputs"] == {
-        "probabilities": ["float32", [None, C]],
-        "label": ["string", [None]],
-        "tokens": ["string", [None, T]],
-        "token_count": ["int32", [None]],
-        "attention": ["float32", attention],
+    assert report["signatures"] == ["attention", "predict", "serving_default"]
+    C, T, B = len(exported.class_names), MAX_LENGTH, len(TEXTS)
+    text = {"text": ["string", [None]]}
+    prediction = {"probabilities": ["float32", [None, C]], "label": ["string", [None]],
+                  "token_count": ["int32", [None]]}
+    attention = _attention_shape(exported)
+    selected = attention if exported.kind == "bilstm_attention" else [None, None, None, T, T]
+    assert report["specs"] == {
+        "predict": {"inputs": text, "outputs": prediction},
+        "serving_default": {"inputs": text, "outputs": dict(
+            prediction, tokens=["string", [None, T]], explanation=["float32", [None, T]])},
+        "attention": {"inputs": dict(text, layers=["int32", [None]], heads=["int32", [None]]),
+                      "outputs": dict(prediction, tokens=["string", [None, T]], attention=["float32", selected])},
     }
-    B = len(TEXTS)
-    assert {k: v.shape for k, v in outputs.items()} == {
-        "probabilities": (B, C), "label": (B,), "tokens": (B, T), "token_count": (B,),
-        "attention": tuple([B] + attention[1:]),
-    }
-    assert report["empty_batch"] == {"probabilities": [0, C], "label": [0], "tokens": [0, T],
-                                     "token_count": [0], "attention": [0] + attention[1:]}
+    full = tuple([B] + attention[1:])
+    assert outputs["attention/attention"].shape == full
+    assert outputs["serving_default/explanation"].shape == (B, T)
+    assert outputs["predict/probabilities"].shape == (B, C)
+    assert report["empty_batch"]["serving_default"] == {
+        "probabilities": [0, C], "label": [0], "tokens": [0, T], "token_count": [0], "explanation": [0, T]}
+    assert report["empty_batch"]["predict"] == {"probabilities": [0, C], "label": [0], "token_count": [0]}
+    assert report["empty_batch"]["attention"]["attention"] == [0] + attention[1:]
 
 
 def test_outputs_match_in_memory_keras_model(fresh):
     exported, _, outputs = fresh
     ref, counts, tokens = keras_reference(exported.run_dir, TEXTS)
     rows = [i for i in range(len(TEXTS)) if i not in EMPTY_ROWS]
-    np.testing.assert_allclose(outputs["probabilities"][rows], ref["probabilities"][rows], rtol=0, atol=1e-5)
-    np.testing.assert_allclose(outputs["attention"][rows], ref["attention"][rows], rtol=0, atol=1e-5)
-    np.testing.assert_array_equal(outputs["token_count"], counts)
+    for sig in ("serving_default", "predict", "attention"):
+        np.testing.assert_allclose(outputs[sig + "/probabilities"][rows], ref["probabilities"][rows],
+                                   rtol=0, atol=1e-5)
+        np.testing.assert_array_equal(outputs[sig + "/token_count"], counts)
+    np.testing.assert_allclose(outputs["attention/attention"][rows], ref["attention"][rows], rtol=0, atol=1e-5)
     expected_labels = [exported.class_names[i] for i in ref["probabilities"].argmax(-1)]
-    assert [l.decode() for l in outputs["label"][rows]] == [expected_labels[i] for i in rows]
+    assert [l.decode() for l in outputs["serving_default/label"][rows]] == [expected_labels[i] for i in rows]
     padded = [row + [""] * (MAX_LENGTH - len(row)) for row in tokens]
-    assert [[t.decode("utf-8") for t in row] for row in outputs["tokens"]] == padded
+    for sig in ("serving_default", "attention"):
+        assert [[t.decode("utf-8") for t in row] for row in outputs[sig + "/tokens"]] == padded
+
+
+def test_three_signatures_agree(fresh):
+    """Same predictions from predict / serving_default / attention; the compact explanation is what the
+    full tensors of the attention signature give (pooling weights, or the rollout row of the pooled
+    output computed here with the tab's own rollout)."""
+    from tb_plugin.flows import rollout
+
+    exported, _, out = fresh
+    for key in ("probabilities", "label", "token_count"):
+        for sig in ("predict", "attention"):
+            if out[sig + "/" + key].dtype.kind == "f":
+                np.testing.assert_allclose(out[sig + "/" + key], out["serving_default/" + key], rtol=0, atol=1e-6)
+            else:
+                np.testing.assert_array_equal(out[sig + "/" + key], out["serving_default/" + key])
+    np.testing.assert_array_equal(out["attention/tokens"], out["serving_default/tokens"])
+    full, explanation = out["attention/attention"], out["serving_default/explanation"]
+    for i in range(len(TEXTS)):
+        n = min(int(out["serving_default/token_count"][i]), MAX_LENGTH)
+        if exported.kind == "bilstm_attention":
+            expected = full[i]
+        else:  # mean-pooled classifier: the mean of the rollout rows of its n real tokens
+            expected = np.zeros(MAX_LENGTH)
+            if n:
+                expected[:n] = rollout(list(full[i][:, :, :n, :n])).mean(0)
+        np.testing.assert_allclose(explanation[i], expected, rtol=0, atol=1e-5)
+        if n:
+            np.testing.assert_allclose(explanation[i][:n].sum(), 1.0, atol=1e-5)
+        assert not explanation[i][n:].any()
+
+
+def test_attention_signature_selects_layers_and_heads(fresh):
+    exported, report, out = fresh
+    if exported.kind == "bilstm_attention":
+        assert "send empty `layers` and `heads`" in report["bad_index_error"], report["bad_index_error"]
+        return
+    part, full = out["attention_part/attention"], out["attention/attention"]
+    assert part.shape == (len(TEXTS), 1, 1, MAX_LENGTH, MAX_LENGTH)
+    np.testing.assert_array_equal(part[:, 0, 0], full[:, -1, 0])
+    assert "`layers` indexes must be in [0, 2)" in report["bad_index_error"], report["bad_index_error"]
 
 
 def test_edge_inputs_behave_as_documented(fresh):
-    exported, _, out = fresh
+    exported, _, all_out = fresh
+    out = {k.split("/", 1)[1]: v for k, v in all_out.items() if k.startswith("serving_default/")}
+    out["attention"] = all_out["attention/attention"]
     C = len(exported.class_names)
     for i in EMPTY_ROWS:  # no token: "don't know", not a confident answer
         assert out["token_count"][i] == 0
         np.testing.assert_array_equal(out["probabilities"][i], np.full([C], 1.0 / C, np.float32))
-        assert out["label"][i] == b""
-        assert not out["attention"][i].any()
+        np.testing.assert_array_equal(all_out["predict/probabilities"][i], np.full([C], 1.0 / C, np.float32))
+        assert out["label"][i] == b"" and all_out["predict/label"][i] == b""
+        assert not out["attention"][i].any() and not out["explanation"][i].any()
         assert (out["tokens"][i] == b"").all()
     # Truncation: 60 tokens, T kept, token_count says so.
     assert out["token_count"][LONG_ROW] == 60 > MAX_LENGTH
@@ -96,8 +150,11 @@ def test_warmup_records_replay(fresh):
     exported, report, _ = fresh
     assert 1 <= len(report["warmup"]) <= 1000
     for rec in report["warmup"]:
-        assert rec["model"] == exported.name and rec["signature"] == "serving_default"
-        assert rec["inputs"] == ["text"] and rec["output_batches"] == [rec["batch"]]
+        assert rec["model"] == exported.name
+        assert rec["output_batches"] == [rec["batch"]]
+        expected = ["heads", "layers", "text"] if rec["signature"] == "attention" else ["text"]
+        assert rec["inputs"] == expected
+    assert {r["signature"] for r in report["warmup"]} == {"serving_default", "predict", "attention"}
     assert 1 in [r["batch"] for r in report["warmup"]]
 
 
@@ -129,3 +186,28 @@ def test_recurrent_layers_get_use_cudnn_false(bilstm_export):
     model = RunDir(bilstm_export.run_dir).load_keras_model()
     encoder = model.get_layer("encoder")
     assert encoder.forward_layer.use_cudnn is False and encoder.backward_layer.use_cudnn is False
+
+
+def test_predict_path_uses_fused_attention_and_gives_the_same_probabilities(monkeypatch):
+    """`predict` runs the model module's forward(return_attention=False): every Transformer block takes
+    keras.ops.dot_product_attention (flash attention on GPU backends) and the answer is unchanged."""
+    import keras
+
+    from attn_tf.export.classifier import attention_free_forward, pooled_position
+    from attn_tf.models import build_classifier
+
+    keras.utils.set_random_seed(3)
+    model = build_classifier("transformer", vocab_size=30, num_classes=3, max_length=MAX_LENGTH, hidden_dim=16,
+                             num_layers=3, num_heads=2, intermediate_dim=32)
+    ids = np.random.default_rng(0).integers(1, 30, size=(4, MAX_LENGTH)).astype("int32")
+    ids[1, 5:] = 0
+    ids[2, :] = 0  # an empty text
+    calls = []
+    real = keras.ops.dot_product_attention
+    monkeypatch.setattr(keras.ops, "dot_product_attention", lambda *a, **k: calls.append(1) or real(*a, **k))
+    expected = np.asarray(model(ids, training=False)["probabilities"])
+    assert calls == []  # the model's own call returns the attention: explicit path
+    fast = np.asarray(attention_free_forward("transformer", model)(ids))
+    assert len(calls) == 3
+    np.testing.assert_allclose(fast, expected, rtol=0, atol=1e-6)
+    assert pooled_position(model) == "mean"

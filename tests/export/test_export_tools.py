@@ -39,6 +39,11 @@ def smcli(bilstm_export, transformer_export):
         "show": ["show", "--dir", bilstm_export.path, "--all"],
         "run bilstm_attention": run + ["--dir", bilstm_export.path],
         "run transformer": run + ["--dir", transformer_export.path],
+        "run predict": ["run", "--tag_set", "serve", "--signature_def", "predict", "--dir", bilstm_export.path,
+                        "--input_exprs", 'text=["the movie was great fun", ""]'],
+        "run attention": ["run", "--tag_set", "serve", "--signature_def", "attention",
+                          "--dir", transformer_export.path, "--input_exprs",
+                          'text=["the movie was great fun", ""];layers=[1];heads=[]'],
     }
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     proc = subprocess.run([sys.executable, "-c", SMCLI, json.dumps(list(commands.values()))],
@@ -55,8 +60,10 @@ def smcli(bilstm_export, transformer_export):
 
 def test_saved_model_cli_show_all(smcli):
     out = smcli["show"]
-    assert "signature_def['serving_default']" in out
-    for name in ("text", "probabilities", "label", "tokens", "token_count", "attention"):
+    for sig in ("serving_default", "predict", "attention"):
+        assert "signature_def['%s']" % sig in out, sig
+    for name in ("text", "probabilities", "label", "tokens", "token_count", "explanation", "attention",
+                 "layers", "heads"):
         assert "['%s']" % name in out, name
     assert "DT_STRING" in out and "Method name is: tensorflow/serving/predict" in out
 
@@ -64,9 +71,19 @@ def test_saved_model_cli_show_all(smcli):
 @pytest.mark.parametrize("kind", ["bilstm_attention", "transformer"])
 def test_saved_model_cli_run(smcli, kind):
     out = smcli["run " + kind]
-    for name in ("probabilities", "label", "tokens", "token_count", "attention"):
+    for name in ("probabilities", "label", "tokens", "token_count", "explanation"):
         assert "Result for output key %s:" % name in out, out
+    assert "Result for output key attention:" not in out  # the full tensors moved to `attention`
     assert "[5 0 3]" in out  # token counts: the empty text has none
+
+
+def test_saved_model_cli_runs_predict_and_attention(smcli):
+    """The TF1 session loader (as the C++ model server loads) runs the other two signatures."""
+    out = smcli["run predict"]
+    assert "Result for output key probabilities:" in out and "[5 0]" in out
+    assert "explanation" not in out and "tokens" not in out
+    out = smcli["run attention"]
+    assert "Result for output key attention:" in out
 
 
 def test_models_config_and_batching_parse_as_serving_protos(bilstm_export, transformer_export):

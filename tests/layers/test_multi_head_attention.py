@@ -223,3 +223,94 @@ def test_invalid_arguments():
         MultiHeadAttention(2, None)
     with pytest.raises(ValueError, match="rank 3"):
         MultiHeadAttention(2, 4)(np.zeros((1, 2, 3, 4)), np.zeros((1, 2, 3, 4)))
+
+
+# --- fused path: keras.ops.dot_product_attention when the weights are not needed ---------------------------
+
+def _spy_fused(monkeypatch):
+    calls = []
+    real = keras.ops.dot_product_attention
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("mask") is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(keras.ops, "dot_product_attention", spy)
+    return calls
+
+
+def _masks(case, rng):
+    if case == "none":
+        return {}
+    if case == "value_mask_with_fully_masked_row":
+        vm = np.ones((B, S), bool)
+        vm[0, :] = False  # no key at all: zero context, as the explicit path gives
+        vm[1, 4:] = False
+        return {"value_mask": vm}
+    if case == "query_and_value_masks":
+        qm = np.ones((B, T), bool)
+        qm[1, 3:] = False
+        vm = np.ones((B, S), bool)
+        vm[:, 5:] = False
+        return {"query_mask": qm, "value_mask": vm}
+    if case == "causal":
+        return {"use_causal_mask": True}
+    if case == "mask_4d":
+        am = rng.random((B, H, T, S)) > 0.3
+        am[0, 1, 2, :] = False
+        return {"attention_mask": am}
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["none", "value_mask_with_fully_masked_row", "query_and_value_masks",
+                                  "causal", "mask_4d"])
+def test_fused_path_equals_explicit_path(data, rng, monkeypatch, case):
+    q, v = data
+    if case == "causal":
+        v = q  # self-attention, T == S
+    layer = MultiHeadAttention(H, KD)
+    layer(q, v)
+    init_random(layer, rng)
+    kwargs = _masks(case, rng)
+    explicit, _ = layer(q, v, return_attention_scores=True, **kwargs)
+    calls = _spy_fused(monkeypatch)
+    fused = layer(q, v, **kwargs)
+    assert calls == [case != "none"], "the fused op was not used"
+    np.testing.assert_allclose(np.asarray(fused), np.asarray(explicit), rtol=0, atol=1e-5)
+    assert np.all(np.isfinite(np.asarray(fused)))
+
+
+def test_fused_path_inside_tf_function_and_mixed_precision(data, rng, mixed_float16):
+    q, v = data
+    layer = MultiHeadAttention(H, KD)
+    vm = np.ones((B, S), bool)
+    vm[1, 2:] = False
+    explicit = tf.function(lambda a, b: layer(a, b, value_mask=vm, return_attention_scores=True)[0])(q, v)
+    fused = tf.function(lambda a, b: layer(a, b, value_mask=vm))(q, v)
+    assert fused.dtype == explicit.dtype == tf.float16
+    np.testing.assert_allclose(np.asarray(fused, np.float32), np.asarray(explicit, np.float32), atol=2e-3)
+
+
+def test_explicit_path_kept_when_the_weights_matter(data, rng, monkeypatch):
+    """Override, dropout in training, or a non-softmax normalizer need the explicit weights."""
+    import inspect
+
+    q, v = data
+    calls = _spy_fused(monkeypatch)
+    layer = MultiHeadAttention(H, KD, dropout=0.5)
+    layer(q, v, training=True)
+    uniform = np.full((B, 1, T, S), 1.0 / S, "float32")
+    _, w = layer(q, v, attention_override=uniform, return_attention_scores=True)
+    layer(q, v, attention_override=uniform)
+    assert calls == []
+    np.testing.assert_allclose(np.asarray(w), np.broadcast_to(uniform, (B, H, T, S)), atol=1e-7)
+    layer(q, v)  # inference: dropout is off, the fused op applies
+    assert calls == [False]
+    if "normalizer" in inspect.signature(MultiHeadAttention.__init__).parameters:
+        sparse = MultiHeadAttention(H, KD, normalizer="sparsemax")
+    else:  # the option is being added; the attribute is what the layer checks
+        sparse = MultiHeadAttention(H, KD)
+        sparse.normalizer = "sparsemax"
+    calls.clear()
+    sparse(q, v)
+    assert calls == []
