@@ -15,18 +15,27 @@ source is empty (all padding) is not decoded: no ids, zero attention, score 0.
 A batch of `[B, 0]` source ids (every source empty) is treated as `[B, 1]`
 padding, so its attention is `[B, 0, 1]`.
 `beam_search(..., beam_size=1)` returns exactly what `greedy_decode` returns.
+
+`decode(..., jit_compile=True)` runs the same search compiled whole with XLA
+(`attn_tf.decoding.compiled`: the same outputs, tested equal ids; static
+shapes, inputs padded to buckets). Off by default: on the 2-core CPU it was
+measured slower than the interpreted loop for the GRU (XLA's CPU tanh and
+sigmoid are ~3x slower than Eigen's; bench/decode_profile.py).
 """
 
 from attn_tf.decoding.beam import beam_search
+from attn_tf.decoding.compiled import compiled_decode
 from attn_tf.decoding.greedy import greedy_decode
 
 
-def decode(model, source_ids, max_length, beam_size=1, **kwargs):
-    """Greedy for `beam_size == 1`, beam search otherwise."""
+def decode(model, source_ids, max_length, beam_size=1, jit_compile=False, **kwargs):
+    """Greedy for `beam_size == 1`, beam search otherwise; `jit_compile`: the XLA-compiled search."""
+    if jit_compile:
+        return compiled_decode(model, source_ids, max_length, beam_size=beam_size, **kwargs)
     if int(beam_size) <= 1:
         kwargs.pop("length_penalty", None)
         return greedy_decode(model, source_ids, max_length, **kwargs)
     return beam_search(model, source_ids, max_length, beam_size=beam_size, **kwargs)
 
 
-__all__ = ["beam_search", "decode", "greedy_decode"]
+__all__ = ["beam_search", "compiled_decode", "decode", "greedy_decode"]

@@ -8,18 +8,27 @@ Built from `attn_tf.layers.TransformerEncoder` / `TransformerDecoder`, so
 every attention map (encoder self, decoder causal self, cross) can be read
 and overridden.
 
-Decoding API (see `attn_tf.models.seq2seq_gru`): the decoder state is a
-fixed-size buffer `[B, max_target_length]` of the ids generated so far; each
-`decode_step` writes the new input id at position `step` and runs the
-decoder on the prefix `[0, step]` (no key/value cache: outputs here are
-short, and the loop stays simple and exportable). The cross-attention row
-returned per step is the mean over the heads of the LAST decoder block.
+Decoding API (see `attn_tf.models.seq2seq_gru`), with a key/value cache:
+`encode(training=False)` also projects the encoder outputs to the keys and
+values of every block's cross-attention once per source; the decoder state
+is, per decoder block, the self-attention keys and values of the steps so
+far, two fixed-size buffers `[B, max_target_length, H, head_dim]` (static
+shapes: the loop can be XLA-compiled, and beam search reorders them like any
+state). Each `decode_step` runs the blocks on the ONE new position: it
+projects its query, key and value, writes the key and value at `step`,
+attends over the written positions (the later ones masked), so no earlier
+step is recomputed. `decode_step_uncached` is the old path (the whole prefix
+through the Keras layers), kept as the reference the cached step is tested
+against. The cross-attention row returned per step is the mean over the
+heads of the LAST decoder block.
 """
 
 import keras
+import tensorflow as tf
 from keras import layers, ops
 
 from attn_tf.layers import TokenAndPositionEmbedding, TransformerDecoder, TransformerEncoder
+from attn_tf.layers.masking import masked_normalize
 
 
 @keras.saving.register_keras_serializable(package="attn_tf")
@@ -81,6 +90,13 @@ class Seq2SeqTransformer(keras.Model):
         enc = {"memory": x, "source_mask": mask}
         if return_weights:
             return enc, weights
+        if not training and all(block.built for block in self.decoder_blocks):
+            # Cross-attention keys and values of every decoder block, once per
+            # source (decode_step reads them; unused ops are pruned in graphs;
+            # the blocks are built by the first call, which does not decode).
+            for i, block in enumerate(self.decoder_blocks):
+                enc["cross_key_%d" % i] = block.cross_attention.key_dense(x)
+                enc["cross_value_%d" % i] = block.cross_attention.value_dense(x)
         return enc
 
     def decode_sequence(self, target_in, enc, training=False, return_weights=False):
@@ -107,11 +123,87 @@ class Seq2SeqTransformer(keras.Model):
 
     # ------------------------------------------------------------------ decoding API
     def initial_state(self, enc):
+        """(written [B, max_target_length] bool, per decoder block (keys, values) [B, max_target_length, H, dk]).
+
+        `written` marks the steps whose input was not [PAD]: as in the
+        teacher-forced layers, a [PAD] input is masked out of later steps.
+        """
+        batch = tf.shape(enc["memory"])[0]
+        head = self.hidden_dim // self.num_heads
+        zeros = tf.zeros([batch, self.max_target_length, self.num_heads, head], self.compute_dtype)
+        return (tf.zeros([batch, self.max_target_length], tf.bool),
+                tuple((zeros, zeros) for _ in self.decoder_blocks))
+
+    @staticmethod
+    def _attend_cached(mha, query, keys, values, mask):
+        """`mha` (attn_tf MultiHeadAttention) for one query position over given keys/values [B, L, H, dk]."""
+        q = mha.query_dense(query)  # [B, 1, H, dk]
+        q = q * tf.cast(mha._inverse_sqrt_key_dim, q.dtype)
+        scores = tf.einsum("aecd,abcd->acbe", keys, q)  # [B, H, 1, L], as MultiHeadAttention.call
+        weights = masked_normalize(scores, mask, normalizer=getattr(mha, "normalizer", "softmax"))
+        weights = tf.cast(weights, values.dtype)
+        return mha.output_dense(tf.einsum("acbe,aecd->abcd", weights, values)), weights
+
+    @staticmethod
+    def _residual(block, x, norm, fn):
+        """TransformerDecoder._sub_block at inference (dropout off)."""
+        residual = x
+        if block.normalize_first:
+            x = norm(x)
+        x, weights = fn(x)
+        x = x + residual
+        if not block.normalize_first:
+            x = norm(x)
+        return x, weights
+
+    def decode_step(self, tokens, state, enc, step):
+        """One new position through every decoder block with the key/value cache.
+
+        tokens [B] (the input id at position `step`) -> (logits [B, V],
+        the cache with `step` written, cross-attention [B, S]).
+        `enc` must come from `encode(training=False)`.
+        """
+        step = tf.cast(step, tf.int32)
+        tokens = tf.cast(tokens, tf.int32)
+        batch = tf.shape(tokens)[0]
+        embedding = self.target_embedding
+        x = embedding.token_embedding(tokens[:, None]) + embedding.position_embedding(step[None])[None]
+        index = tf.stack([tf.range(batch), tf.fill([batch], step)], axis=1)  # [B, 2]: (row, step)
+        # A [PAD] input (a finished row) is masked as the layers' padding mask
+        # does: no attention from it (its query) and none to it later (its key).
+        query_valid = tf.not_equal(tokens, 0)[:, None, None, None]  # [B, 1, 1, 1]
+        written = tf.tensor_scatter_nd_update(state[0], index, tf.not_equal(tokens, 0))
+        self_mask = tf.logical_and(written[:, None, None, :], query_valid)  # [B, 1, 1, T]
+        source_mask = tf.logical_and(tf.cast(enc["source_mask"], tf.bool)[:, None, None, :], query_valid)
+        new_state, cross = [], None
+        for i, block in enumerate(self.decoder_blocks):
+            keys, values = state[1][i]
+
+            def self_attention(h, block=block, keys=keys, values=values):
+                mha = block.self_attention
+                keys = tf.tensor_scatter_nd_update(keys, index, mha.key_dense(h)[:, 0])
+                values = tf.tensor_scatter_nd_update(values, index, mha.value_dense(h)[:, 0])
+                new_state.append((keys, values))
+                return self._attend_cached(mha, h, keys, values, self_mask)
+
+            x, _ = self._residual(block, x, block.self_attention_layer_norm, self_attention)
+            x, cross = self._residual(
+                block, x, block.cross_attention_layer_norm,
+                lambda h, block=block, i=i: self._attend_cached(
+                    block.cross_attention, h, enc["cross_key_%d" % i], enc["cross_value_%d" % i], source_mask))
+            x, _ = self._residual(
+                block, x, block.feedforward_layer_norm,
+                lambda h, block=block: (block.feedforward_output_dense(block.feedforward_intermediate_dense(h)), None))
+        logits = self.output_projection(x)[:, 0]
+        return logits, (written, tuple(new_state)), tf.reduce_mean(tf.cast(cross[:, :, 0], tf.float32), axis=1)
+
+    def initial_state_uncached(self, enc):
+        """The reference decoder state: a buffer `[B, max_target_length]` of the ids so far."""
         batch = ops.shape(enc["memory"])[0]
         return ops.zeros((batch, self.max_target_length), "int32")
 
-    def decode_step(self, tokens, state, enc, step):
-        """Writes `tokens` at position `step` of the buffer and decodes the prefix."""
+    def decode_step_uncached(self, tokens, state, enc, step):
+        """Reference step: writes `tokens` at `step` of the id buffer and decodes the whole prefix."""
         step = ops.cast(step, "int32")
         position = ops.cast(ops.equal(ops.arange(self.max_target_length, dtype="int32"), step), "int32")
         state = state + ops.expand_dims(position, 0) * ops.expand_dims(ops.cast(tokens, "int32"), 1)
