@@ -223,7 +223,7 @@ def rollout_explanation(attention, token_mask, pooling="mean"):
     return w * mask
 
 
-def _select(full, index, axis, size, what):
+def select_indexes(full, index, axis, size, what):
     """tf.gather along `axis` with an index check (an empty index = all)."""
     import tensorflow as tf
 
@@ -291,8 +291,8 @@ def make_signatures(model, tokenizer, class_names, predict_fn=None, pooling=None
         result["tokens"] = tokens
         full = tf.cast(outputs["attention"], tf.float32)
         if kind == "self":
-            full = _select(full, layers, 1, num_layers, "layers")
-            full = _select(full, heads, 2, num_heads, "heads")
+            full = select_indexes(full, layers, 1, num_layers, "layers")
+            full = select_indexes(full, heads, 2, num_heads, "heads")
         else:
             check = tf.debugging.Assert(
                 tf.equal(tf.shape(layers)[0] + tf.shape(heads)[0], 0),

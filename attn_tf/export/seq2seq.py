@@ -1,5 +1,7 @@
-"""The `translate` signature of seq2seq runs (seq2seq_gru, seq2seq_transformer), also `serving_default`.
+"""The signatures of seq2seq runs (seq2seq_gru, seq2seq_transformer): translate (= serving_default), predict,
+attention.
 
+translate, also serving_default (unchanged; the default and compact form):
     text: tf.string [B]  ->  {
       "translation":     string  [B]             the output text ("" for an empty input),
       "tokens":          string  [B, T_out]      output tokens, "[END]" included, "" padding,
@@ -10,6 +12,19 @@
                                                  padding), seq2seq_transformer: the last
                                                  decoder block, mean over heads,
     }
+
+predict (translation only):  text [B] -> {"translation": string [B]}. The same decoding; no attention is
+    returned (a response is one string per text). The decode loop still computes the cross-attention the
+    decoder itself needs (the GRU's context, the Transformer's cross-attention blocks).
+
+attention (the full tensors): text [B], layers int32 [n], heads int32 [n] (empty = all) -> translate's
+    "translation", "tokens", "source_tokens" and
+      "cross_attention": float32 [B, len(layers), len(heads), T_out, S]: every decoder block's cross-
+                         attention per head (seq2seq_gru: one layer, one head), computed by one teacher-forced
+                         pass over the decoded output ([START] + output tokens), which is exactly what
+                         the decoder attended to at each step; rows after [END] are 0. Its mean over the
+                         heads of the last layer (GRU: the one map) is translate's "cross_attention".
+    An index out of range is an InvalidArgumentError naming the valid range (HTTP 400).
 
 T_out is the longest output of the request (at most max_length + 1) and S its
 longest source; clients trim rows with the "" padding of `tokens` and
@@ -24,7 +39,7 @@ text of a request is empty, T_out is 0 and S is 1 (one "" source token). An
 empty request (B = 0) gives empty outputs. Invalid UTF-8 bytes become U+FFFD
 (an unknown token), never an error.
 
-Registered in `attn_tf.export.EXPORTERS`; `export_run(run_dir, ...,
+Registered through the model registry (exporter "seq2seq"); `export_run(run_dir, ...,
 beam_size=K)` overrides the run's beam size (used by bench/decode_throughput.py).
 """
 
@@ -33,6 +48,9 @@ import numpy as np
 from attn_tf.export.run import MODEL, ExportError
 
 SIGNATURE = "translate"
+PREDICT = "predict"
+ATTENTION = "attention"
+SIGNATURES = ("serving_default", SIGNATURE, PREDICT, ATTENTION)
 INPUT = "text"
 OUTPUTS = ("translation", "tokens", "source_tokens", "cross_attention")
 SOURCE_VOCAB = "source_vocab.json"
@@ -45,9 +63,10 @@ class Seq2SeqExport:
 
     signature_name = "serving_default"
 
-    def __init__(self, archive, serve, warmup_inputs, description):
+    def __init__(self, archive, serve, warmup_inputs, description, signatures=None):
         self.archive = archive
         self.serve = serve
+        self.signatures = signatures or {SIGNATURE: serve}
         self.warmup_inputs = warmup_inputs
         self.description = description
 
@@ -77,6 +96,63 @@ def make_translate_fn(model, source_vocab, target_vocab, max_length, beam_size=1
         }
 
     return translate
+
+
+def model_size(model):
+    """(decoder layers, heads) of the full cross-attention: Transformer blocks x heads; 1 x 1 for the GRU."""
+    blocks = getattr(model, "decoder_blocks", None)
+    return (len(blocks), int(model.num_heads)) if blocks else (1, 1)
+
+
+def make_signatures(model, source_vocab, target_vocab, max_length, beam_size=1, length_penalty=0.6):
+    """The traced tf.functions {"translate", "predict", "attention"} (also used in memory by the tests)."""
+    import tensorflow as tf
+
+    from attn_tf.data.seq2seq_vocab import PAD_ID, START_ID
+    from attn_tf.decoding import decode
+    from attn_tf.decoding.greedy import at_least_one_column
+    from attn_tf.export.classifier import select_indexes
+
+    translate = make_translate_fn(model, source_vocab, target_vocab, max_length, beam_size=beam_size,
+                                  length_penalty=length_penalty)
+    source_length = source_vocab.max_length
+    num_layers, num_heads = model_size(model)
+    text_spec = tf.TensorSpec([None], tf.string, name=INPUT)
+
+    @tf.function(input_signature=[text_spec])
+    def predict(text):
+        ids, _ = source_vocab.encode(text)
+        out = decode(model, at_least_one_column(ids), max_length, beam_size=beam_size,
+                     length_penalty=length_penalty)
+        return {"translation": target_vocab.decode(out["ids"])}
+
+    @tf.function(input_signature=[text_spec, tf.TensorSpec([None], tf.int32, name="layers"),
+                                  tf.TensorSpec([None], tf.int32, name="heads")])
+    def attention(text, layers, heads):
+        ids, _ = source_vocab.encode(text)
+        ids = at_least_one_column(ids)
+        source_tokens = source_vocab.tokenize(text)[:, :source_length].to_tensor(
+            default_value="", shape=tf.shape(ids))
+        out = decode(model, ids, max_length, beam_size=beam_size, length_penalty=length_penalty)
+        output_ids = tf.cast(out["ids"], tf.int32)
+        steps = tf.shape(output_ids)[1]
+        # Teacher forcing on the decoded output: [START] y1 .. y_{n-1} (at least one column, so
+        # that a request where nothing was decoded still runs; cut back to T_out = 0 below).
+        start = tf.fill([tf.shape(output_ids)[0], 1], tf.constant(START_ID, tf.int32))
+        target_in = tf.concat([start, output_ids[:, :-1]], axis=1)
+        full = tf.cast(model.attention_maps(ids, target_in)["cross"], tf.float32)[:, :, :, :steps]
+        produced = tf.cast(tf.not_equal(output_ids, PAD_ID), tf.float32)  # 0 after [END]
+        full = full * produced[:, None, None, :, None]
+        full = select_indexes(full, layers, 1, num_layers, "layers")
+        full = select_indexes(full, heads, 2, num_heads, "heads")
+        return {
+            "translation": target_vocab.decode(out["ids"]),
+            "tokens": target_vocab.id_to_token(out["ids"]),
+            "source_tokens": source_tokens,
+            "cross_attention": full,
+        }
+
+    return {SIGNATURE: translate, PREDICT: predict, ATTENTION: attention}
 
 
 def warmup_texts(source_vocab):
@@ -114,20 +190,28 @@ def build(run, log=print, beam_size=None, length_penalty=None):
         raise ExportError("beam size must be >= 1, got %d" % beam)
     penalty = LENGTH_PENALTY if length_penalty is None else float(length_penalty)
     max_length = decode_max_length(run.config)
-    translate = make_translate_fn(model, source_vocab, target_vocab, max_length, beam_size=beam,
-                                  length_penalty=penalty)
-    translate.get_concrete_function()
+    signatures = make_signatures(model, source_vocab, target_vocab, max_length, beam_size=beam,
+                                 length_penalty=penalty)
+    translate = signatures[SIGNATURE]
     archive = keras.export.ExportArchive()
     # The variables the endpoint uses are tracked by add_endpoint; tracking the
     # model itself would make write_out walk (and trace) every Keras layer.
     archive.track(source_vocab)
     archive.track(target_vocab)
-    archive.add_endpoint(SIGNATURE, translate)  # the first endpoint is also "serving_default"
-    warmup = [{INPUT: np.array(batch, dtype=object)} for batch in warmup_texts(source_vocab)]
+    for name in (SIGNATURE, PREDICT, ATTENTION):  # the first endpoint is also "serving_default"
+        archive.add_endpoint(name, signatures[name])
+    batches = [np.array(batch, dtype=object) for batch in warmup_texts(source_vocab)]
+    warmup = [{INPUT: b} for b in batches] + [(PREDICT, {INPUT: b}) for b in batches]
+    warmup.append((ATTENTION, {INPUT: batches[1], "layers": np.zeros([0], np.int32),
+                               "heads": np.zeros([0], np.int32)}))
     spec = translate.get_concrete_function().structured_outputs
     description = {
         "signature": "serving_default",
-        "signatures": ["serving_default", SIGNATURE],
+        "signatures": list(SIGNATURES),
+        "signature_outputs": {
+            name: {k: "%s %s" % (v.dtype.name, v.shape.as_list())
+                   for k, v in sorted(fn.get_concrete_function().structured_outputs.items())}
+            for name, fn in signatures.items()},
         "inputs": {INPUT: "string [None]"},
         "outputs": {k: "%s %s" % (v.dtype.name, v.shape.as_list()) for k, v in sorted(spec.items())},
         "beam_size": beam,
@@ -137,4 +221,4 @@ def build(run, log=print, beam_size=None, length_penalty=None):
     }
     log("Seq2seq export: %s decoding, at most %d output tokens" % (
         "greedy" if beam == 1 else "beam search (%d beams)" % beam, max_length))
-    return Seq2SeqExport(archive, translate, warmup, description)
+    return Seq2SeqExport(archive, translate, warmup, description, signatures)

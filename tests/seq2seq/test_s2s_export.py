@@ -49,10 +49,17 @@ texts = json.loads(sys.argv[2])
 out = {}
 for kind, path in json.loads(sys.argv[3]).items():
     model = tf.saved_model.load(path)
-    for key in ("serving_default", "translate"):
+    assert sorted(model.signatures) == ["attention", "predict", "serving_default", "translate"]
+    for key in ("serving_default", "translate", "predict", "attention"):
         fn = model.signatures[key]
-        assert list(fn.structured_input_signature[1]) == ["text"], fn.structured_input_signature
-        for name, value in fn(text=tf.constant(texts, tf.string)).items():
+        inputs = sorted(fn.structured_input_signature[1])
+        extra = {}
+        if key == "attention":
+            assert inputs == ["heads", "layers", "text"], inputs
+            extra = {"layers": tf.constant([], tf.int32), "heads": tf.constant([], tf.int32)}
+        else:
+            assert inputs == ["text"], inputs
+        for name, value in fn(text=tf.constant(texts, tf.string), **extra).items():
             out["%s/%s/%s" % (kind, key, name)] = value.numpy()
 np.savez(sys.argv[1], **out)
 """
@@ -78,6 +85,15 @@ def test_fresh_process_matches_in_memory(tmp_path, exported):
                 np.testing.assert_array_equal(loaded["%s/%s/%s" % (kind, key, name)], expected[name])
             np.testing.assert_allclose(loaded["%s/%s/cross_attention" % (kind, key)], expected["cross_attention"],
                                        atol=1e-5)
+        # predict: the same translations, nothing else; attention: the full tensors ([B, 1, 1, T, S]
+        # for the GRU), teacher-forced over the decoded output: the same rows the decode loop recorded
+        assert sorted(k.split("/")[2] for k in loaded.files if k.startswith(kind + "/predict/")) == ["translation"]
+        np.testing.assert_array_equal(loaded["%s/predict/translation" % kind], expected["translation"])
+        for name in ("translation", "tokens", "source_tokens"):
+            np.testing.assert_array_equal(loaded["%s/attention/%s" % (kind, name)], expected[name])
+        full = loaded["%s/attention/cross_attention" % kind]
+        assert full.shape[1:3] == (1, 1)
+        np.testing.assert_allclose(full[:, 0, 0], expected["cross_attention"], atol=1e-5)
         # the model really copies, and the strings line up with the attention rows
         translations = [t.decode() for t in expected["translation"]]
         expected_copies = [s for s, _ in pairs("copy", 12, seed=7)]
@@ -116,3 +132,36 @@ def test_export_layout_and_warmup(exported):
     from attn_tf.export import graph_ops
 
     assert not graph_ops.gpu_only_ops(graph_ops.saved_model_ops(path))
+
+
+def test_transformer_attention_signature_is_the_full_form_of_translate():
+    """seq2seq_transformer: the `attention` signature's [B, L, H, T_out, S] cross-attention, averaged over
+    the heads of the last block, is translate's cross_attention; layers/heads select; bad index -> error."""
+    import keras
+
+    from attn_tf.data.seq2seq_vocab import SequenceVocabulary
+    from attn_tf.export.seq2seq import make_signatures
+    from attn_tf.models.seq2seq_transformer import Seq2SeqTransformer
+
+    keras.utils.set_random_seed(5)
+    vocab = SequenceVocabulary(list(LETTERS), tokenizer="unicode_script", max_length=8)
+    model = Seq2SeqTransformer(len(vocab.vocabulary), len(vocab.vocabulary), max_source_length=8,
+                               max_target_length=10, hidden_dim=16, num_layers=2, num_heads=2, intermediate_dim=32,
+                               dropout=0.0)
+    model.build_dummy()
+    sigs = make_signatures(model, vocab, vocab, 6)
+    texts = tf.constant(["a b c", "", "l k j i h g f e"])
+    compact = sigs["translate"](texts)
+    none = tf.constant([], tf.int32)
+    full = sigs["attention"](texts, none, none)
+    att = full["cross_attention"].numpy()
+    b, t_out, s = compact["cross_attention"].shape
+    assert att.shape == (b, 2, 2, t_out, s)
+    np.testing.assert_allclose(att[:, -1].mean(1), compact["cross_attention"].numpy(), atol=1e-5)
+    assert not att[1].any()  # the empty text: nothing decoded
+    np.testing.assert_array_equal(full["translation"].numpy(), compact["translation"].numpy())
+    np.testing.assert_array_equal(sigs["predict"](texts)["translation"].numpy(), compact["translation"].numpy())
+    part = sigs["attention"](texts, tf.constant([0]), tf.constant([1]))["cross_attention"].numpy()
+    np.testing.assert_array_equal(part[:, 0, 0], att[:, 0, 1])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"`heads` indexes must be in \[0, 2\)"):
+        sigs["attention"](texts, none, tf.constant([2]))
