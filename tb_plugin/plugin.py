@@ -477,18 +477,34 @@ class AttentionPlugin(base_plugin.TBPlugin):
         size = _int_arg(request, "size", default=thumbnails.DEFAULT_SIZE,
                         minimum=thumbnails.MIN_SIZE, maximum=thumbnails.MAX_SIZE)
         aggregate = _enum_arg(request, "agg", thumbnails.AGGREGATES, "mean")
+        want_entropy = _bool_arg(request, "entropy")
         datum = self._datum(ctx, experiment, run, tag, step)
-        key = ("grid", experiment, datum.values[min(index + 1, len(datum.values) - 1)].blob_key,
-               datum.wall_time, index, size, aggregate)
+        blob = datum.values[min(index + 1, len(datum.values) - 1)].blob_key
+        key = ("grid", experiment, blob, datum.wall_time, index, size, aggregate)
         result = self._results.get(key)
+        mats = None
         if result is None:
-            header = self._cached_header(experiment, datum)
+            header = self._header(ctx, experiment, datum)  # cached by /header
             arr = self._layer(ctx, experiment, datum, header, index)
-            pooled, maxima = thumbnails.layer_thumbnails(arr, size, aggregate)
+            mats = thumbnails.with_aggregate(arr, aggregate)
+            pooled, maxima = thumbnails.layer_thumbnails(mats, size, "none")
             result = (pooled.tobytes(), [int(n) for n in pooled.shape], maxima.tolist(),
                       [int(n) for n in arr.shape])
             self._results.put(key, result, len(result[0]) + 256)
         body, shape, maxima, source = result
+        extra = []
+        if want_entropy:
+            # A separate cache entry: the entropy costs ~5x the pooling (a
+            # logarithm per weight), so the tab asks for it after drawing.
+            ekey = ("grid-entropy", experiment, blob, datum.wall_time, index, aggregate)
+            entropy = self._results.get(ekey)
+            if entropy is None:
+                header = self._header(ctx, experiment, datum)
+                if mats is None:
+                    mats = thumbnails.with_aggregate(self._layer(ctx, experiment, datum, header, index), aggregate)
+                entropy = thumbnails.relative_entropy(mats, header["layers"][index].get("kind")).tolist()
+                self._results.put(ekey, entropy, 16 * len(entropy) + 64)
+            extra.append(("X-Attention-Entropy", ",".join("nan" if e != e else "%.6g" % e for e in entropy)))
         return http_util.Respond(
             request,
             body,
@@ -497,7 +513,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
                 ("X-Attention-Shape", ",".join(str(n) for n in shape)),
                 ("X-Attention-Max", ",".join(repr(float(m)) for m in maxima)),
                 ("X-Attention-Source-Shape", ",".join(str(n) for n in source)),
-            ],
+            ] + extra,
         )
 
     def _square_layers(self, header):

@@ -89,6 +89,24 @@ class Cache {
   }
 }
 
+let HALF = null;
+/** Little-endian IEEE float16 bytes -> Float32Array (one 64 Ki-entry table, built once). */
+export function halfToFloat(buffer) {
+  if (!HALF) {
+    HALF = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) {
+      const s = h & 0x8000 ? -1 : 1;
+      const e = (h >> 10) & 0x1f;
+      const f = h & 0x3ff;
+      HALF[h] = e === 0 ? s * f * 2 ** -24 : e === 31 ? (f ? NaN : s * Infinity) : s * (1 + f / 1024) * 2 ** (e - 15);
+    }
+  }
+  const bytes = new Uint8Array(buffer);
+  const out = new Float32Array(bytes.length >> 1);
+  for (let i = 0, b = 0; i < out.length; i++, b += 2) out[i] = HALF[bytes[b] | (bytes[b + 1] << 8)];
+  return out;
+}
+
 export class Api {
   /** `earlyTags`: an optional fetch("./tags") promise started before the modules loaded. */
   constructor({ earlyTags } = {}) {
@@ -153,6 +171,56 @@ export class Api {
         }
         if (shape[0] * shape[1] * shape[2] !== data.length) {
           throw new ApiError(500, "layer answer holds " + data.length + " floats, shape says " + shape.join("x"), "layer");
+        }
+        return { shape, data };
+      },
+      (v) => v.data.byteLength + 64
+    );
+  }
+
+  /**
+   * Per-head thumbnails of one layer pooled on the server (`/grid`, see
+   * tb_plugin/thumbnails.py): {shape: [N, q, k], data: Uint8Array (255 = the
+   * matrix max), maxima: [N], entropy: [N] (relative to uniform, null where
+   * undefined; only with `entropy`, which costs the server more than the
+   * pooling), source: [H, Q, K]}; N = H + 1 (the last: `agg` over heads).
+   */
+  grid(run, tag, step, layer, size, agg, entropy) {
+    const key = ["g", run, tag, step, layer, size, agg, entropy ? 1 : 0].join("|");
+    return this.layers.get(
+      key,
+      async () => {
+        const r = await fetch(url("grid", { run, tag, step, layer, size, agg, entropy: entropy ? 1 : undefined }), { credentials: "same-origin" });
+        if (!r.ok) throw await errorOf(r, "grid");
+        const ints = (name) => (r.headers.get(name) || "").split(",").map((v) => parseInt(v, 10));
+        const floats = (name) => (r.headers.get(name) || "").split(",").map((v) => (v === "nan" || v === "" ? null : parseFloat(v)));
+        const shape = ints("X-Attention-Shape");
+        const data = new Uint8Array(await r.arrayBuffer());
+        if (shape.length !== 3 || shape[0] * shape[1] * shape[2] !== data.length) {
+          throw new ApiError(500, "grid answer holds " + data.length + " bytes, shape says " + shape.join("x"), "grid");
+        }
+        return { shape, data, maxima: floats("X-Attention-Max"), entropy: floats("X-Attention-Entropy"), source: ints("X-Attention-Source-Shape") };
+      },
+      (v) => v.data.byteLength + 256
+    );
+  }
+
+  /**
+   * One matrix of a layer at full resolution, sent as float16 (half the
+   * bytes; exact for the default storage): {shape: [1, Q, K], data: Float32Array}.
+   * `head`: an index or "mean" / "max" over heads.
+   */
+  matrix(run, tag, step, layer, head) {
+    const key = ["m", run, tag, step, layer, head].join("|");
+    return this.layers.get(
+      key,
+      async () => {
+        const r = await fetch(url("layer", { run, tag, step, layer, head, dtype: "float16", format: "bin" }), { credentials: "same-origin" });
+        if (!r.ok) throw await errorOf(r, "layer");
+        const shape = (r.headers.get("X-Attention-Shape") || "").split(",").map((v) => parseInt(v, 10));
+        const data = halfToFloat(await r.arrayBuffer());
+        if (shape.length !== 3 || shape[0] * shape[1] * shape[2] !== data.length) {
+          throw new ApiError(500, "layer answer holds " + data.length + " values, shape says " + shape.join("x"), "layer");
         }
         return { shape, data };
       },

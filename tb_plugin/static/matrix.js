@@ -91,6 +91,33 @@ export function matrixImage(m, Q, K, lut, vmin, vmax) {
   return off;
 }
 
+/**
+ * Paints matrix `m` into `canvas` with one canvas pixel per cell, shown at
+ * CSS size w x h (the canvas needs `image-rendering: pixelated`).
+ */
+export function paintCells(canvas, m, Q, K, w, h, lut, vmin, vmax) {
+  canvas.width = Math.max(1, K);
+  canvas.height = Math.max(1, Q);
+  canvas.style.width = w + "px";
+  canvas.style.height = h + "px";
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(canvas.width, canvas.height);
+  const px = img.data;
+  const span = vmax - vmin || 1;
+  for (let i = 0; i < Q * K; i++) {
+    let t = (m[i] - vmin) / span;
+    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    const li = Math.round(t * 255) * 3;
+    const o = i * 4;
+    px[o] = lut[li];
+    px[o + 1] = lut[li + 1];
+    px[o + 2] = lut[li + 2];
+    px[o + 3] = 255;
+  }
+  ctx.putImageData(img, 0, 0);
+  return ctx;
+}
+
 /** Draws matrix `m` into `canvas` at CSS size w x h, nearest-neighbour. */
 export function drawHeatmap(canvas, m, Q, K, w, h, lut, vmin, vmax) {
   const ctx = sizeCanvas(canvas, w, h);
@@ -131,7 +158,22 @@ export class MatrixView {
     this.cs = cs;
     const w = K * cs;
     const h = Q * cs;
-    drawHeatmap(this.canvas, spec.m, Q, K, w, h, spec.lut, spec.vmin, spec.vmax);
+    // One canvas pixel per cell, scaled by CSS (.matrix-stack canvas is
+    // image-rendering: pixelated): no per-redraw resampling of a 1000 px
+    // canvas at 512 tokens.
+    paintCells(this.canvas, spec.m, Q, K, w, h, spec.lut, spec.vmin, spec.vmax);
+    // Same tokens, size and titles as the matrix shown (another head, colour
+    // map or step of the same example): keep the ~2 x T label nodes, redraw
+    // the cells, title and legend only (head toggling at 512 tokens).
+    const layoutKey = [Q, K, cs, spec.rowTokens, spec.colTokens, spec.rowTitle, spec.colTitle, this.rowTitle, this.colTitle];
+    if (this.layoutKey && this.legendNode && layoutKey.every((v, i) => v === this.layoutKey[i])) {
+      this.titleNode.textContent = spec.title || "";
+      const lg = legend(spec.lut, spec.vmin, spec.vmax, spec.caption || "attention weight");
+      this.node.replaceChild(lg, this.legendNode);
+      this.legendNode = lg;
+      return;
+    }
+    this.layoutKey = layoutKey;
     sizeCanvas(this.overlay, w, h);
     // Label every `every`-th token so that labels are at least 9 px apart.
     const every = Math.max(1, Math.ceil(9 / cs));
@@ -190,12 +232,14 @@ export class MatrixView {
     const stack = el("div", { class: "matrix-stack", style: { width: w + "px", height: h + "px" } }, this.canvas, this.overlay);
     const rowTitle = spec.rowTitle || this.rowTitle;
     const colTitle = spec.colTitle || this.colTitle;
+    this.titleNode = el("span", { class: "matrix-title" }, spec.title || "");
+    this.legendNode = legend(spec.lut, spec.vmin, spec.vmax, spec.caption || "attention weight");
     replaceChildren(
       this.node,
       el(
         "div",
         { class: "matrix-head" },
-        spec.title ? el("span", { class: "matrix-title" }, spec.title) : null,
+        this.titleNode,
         el("label", { class: "ctl small" }, el("span", { class: "ctl-label" }, "cell size"), this.zoomSel)
       ),
       el(
@@ -211,7 +255,7 @@ export class MatrixView {
         rows,
         stack
       ),
-      legend(spec.lut, spec.vmin, spec.vmax, spec.caption || "attention weight")
+      this.legendNode
     );
   }
 

@@ -107,3 +107,19 @@ def test_bad_grid_and_head_params_are_400(client, url, param):
 def test_grid_unknown_step_is_404(client):
     r = client.get(BASE + "/grid?run=big&tag=%s&step=7&layer=0" % TAG)
     assert r.status_code == 404
+
+
+def test_grid_relative_entropy_header(client, logdir):
+    r = client.get(BASE + "/grid?run=transformer&tag=%s&step=0&layer=0" % TAG)
+    assert "X-Attention-Entropy" not in r.headers  # only when asked for
+    r = client.get(BASE + "/grid?run=transformer&tag=%s&step=0&layer=0&entropy=1" % TAG)
+    ent = [float(e) for e in r.headers["X-Attention-Entropy"].split(",")]
+    _, arrays = logdir.expected["transformer"][TAG][0]
+    a = arrays[0].astype(np.float64)
+    p = a / a.sum(-1, keepdims=True)
+    plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    want = (-plogp.sum(-1) / np.log(5)).mean(-1)
+    np.testing.assert_allclose(ent[:2], want, rtol=1e-5)
+    uniform = thumbnails.relative_entropy(np.ones((1, 4, 4)), "causal")
+    assert uniform[0] == pytest.approx(1.0)  # row 0 (one key) skipped
+    assert np.isnan(thumbnails.relative_entropy(np.zeros((1, 3, 3)), "self")[0])

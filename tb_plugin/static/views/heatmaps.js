@@ -6,6 +6,7 @@ import { COLORMAPS, lutColor, cssColor, inkOn, legend } from "../colors.js";
 import {
   headMatrix, headLabel, maxOf, drawHeatmap, matrixImage, MatrixView, matrixSVG, matrixCSV, matrixJSON, exact,
 } from "../matrix.js";
+import { useScaled, updateScaled, scaledGridFigure } from "./scaled.js";
 
 export function vmaxFor(app, m) {
   if (app.state.scale === "unit") return 1;
@@ -182,6 +183,10 @@ export class HeatmapsView {
   async update(gen) {
     const app = this.app;
     const header = app.header;
+    // Big steps: thumbnails from /grid and one full-resolution matrix (scaled.js).
+    if (useScaled(app, header)) return updateScaled(this, gen);
+    this.scaled = false;
+    this.gridSignature = null;
     const layers = await app.layers();
     if (!app.isCurrent(gen)) return;
     this.layers = layers;
@@ -350,7 +355,7 @@ export class HeatmapsView {
     const layerName = this.header.layers[this.selLayer].name;
     return {
       suffix: layerName + "_" + headLabel(this.selHead),
-      png: () => stack([this.gridFigure(), this.detail.figure()]),
+      png: () => stack([this.scaled ? scaledGridFigure(this) : this.gridFigure(), this.detail.figure()]),
       svg: () => matrixSVG(spec, spec.title),
       json: () => matrixJSON(spec, { layer: layerName, layer_index: this.selLayer, head: this.selHead }),
       csv: () => matrixCSV(spec),
