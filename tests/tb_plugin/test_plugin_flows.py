@@ -223,3 +223,11 @@ def test_flow_method_and_caps():
     values, info = flows.flow(layers, 2)
     assert info == {"method": "exact"}
     np.testing.assert_allclose(values, flows.attention_flow(layers, 2))
+
+
+def test_sparse_flow_threads_give_the_same_values():
+    layers = _random_layers(5, 2, 40, seed=8)
+    res = flows._residual_layers(layers, "mean")
+    graph = flows._SparseFlowGraph(res, 11, 4, flows.DEFAULT_SCALE)
+    tokens = list(range(40))
+    assert graph.max_flows(tokens, threads=3) == graph.max_flows(tokens, threads=1)

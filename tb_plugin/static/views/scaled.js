@@ -14,7 +14,7 @@
 
 import { el, replaceChildren, sizeCanvas, tooltip, hideTooltip, fmt } from "../dom.js";
 import { headLabel, exact } from "../matrix.js";
-import { matrixSpec, poolingPanel } from "./heatmaps.js";
+import { matrixSpec, poolingPanel, UNIFORM_AT } from "./heatmaps.js";
 
 /** Steps holding more weights than this use the scaled path. */
 export const SCALED_ABOVE = 1 << 21;
@@ -64,7 +64,7 @@ export function drawThumbnail(canvas, grid, idx, w, h, lut, unit) {
  * Renders the grid and the detail of HeatmapsView `view` for the current
  * step from /grid and /layer?head=. Returns when both are drawn.
  */
-export async function updateScaled(view, gen, { uniformAt = 0.98 } = {}) {
+export async function updateScaled(view, gen, { uniformAt = UNIFORM_AT } = {}) {
   const app = view.app;
   const header = app.header;
   const { run, tag } = app.state;
