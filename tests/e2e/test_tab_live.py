@@ -141,6 +141,15 @@ def test_typed_texts_in_every_view(live_tb, browser):
         f.select_option("#run-select", TRANSFORMER)
         f.wait_for_function("() => document.querySelectorAll('.hm-cell.near-uniform').length > 0", timeout=60000)
         assert "uniform" in f.inner_text(".hm-entropy.uniform >> nth=0")
+        # The step-difference view of a 2-token matrix: the vertical row title ends above the legend (item 5).
+        f.click('.tab-btn[data-view="evolution"]')
+        f.wait_for_selector('#attn-app[data-state=ready][data-rendered-view="evolution"]', state="attached",
+                            timeout=60000)
+        gaps = f.evaluate("""() => [...document.querySelectorAll('#view-host .matrix-view')].map(v => {
+            const t = v.querySelector('.row-title span').getBoundingClientRect();
+            const l = v.querySelector('.legend').getBoundingClientRect();
+            return l.top - t.bottom; })""")
+        assert gaps and min(gaps) >= 0, gaps
 
         requests = [u for u in tab.requests if "/data/plugin/attention/live" in u]
         assert requests and all("/tb/data/plugin/attention/" in u for u in requests), requests
