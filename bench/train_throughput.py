@@ -28,7 +28,7 @@ from keras import layers  # noqa: E402
 
 from attn_tf.layers.token_and_position_embedding import TokenAndPositionEmbedding  # noqa: E402
 from attn_tf.models import build_classifier  # noqa: E402
-from attn_tf.training.callbacks import AttentionLogger  # noqa: E402
+from attn_tf.training.callbacks import classifier_attention_logger  # noqa: E402
 
 VOCAB, LENGTH, BATCH, CLASSES = 20000, 64, 64, 2
 
@@ -132,7 +132,7 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         # One logger for all rounds, as in a real run: its probe function is
         # traced once (in the warm-up fit), not once per measurement.
-        logger = AttentionLogger(d, model, probe, tokens, [0] * 8, ["neg", "pos"], every=50)
+        logger = classifier_attention_logger(d, model, probe, tokens, [0] * 8, ["neg", "pos"], every=50)
         off, on = [], []
         for _ in range(args.rounds):
             off.append(timed_fit(train_model, long_ds, args.long_steps))

@@ -21,34 +21,25 @@ DEFAULT_DATASET = {"classifier": "movie_reviews", "seq2seq": "cmudict"}
 DATASET_MAX_LENGTH = {"r8": 256, "r52": 256, "20newsgroups": 256}
 
 
-def _positive_int(value):
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected a positive integer, got %r" % value)
-    if n <= 0:
-        raise argparse.ArgumentTypeError("expected a positive integer, got %r" % value)
-    return n
+def _number(kind, ok, expected):
+    """An argparse type: `kind(value)` that satisfies `ok`, else "expected <expected>, got ..."."""
+
+    def parse(value):
+        try:
+            x = kind(value)
+        except ValueError:
+            x = None
+        if x is None or not ok(x):
+            raise argparse.ArgumentTypeError("expected %s, got %r" % (expected, value))
+        return x
+
+    parse.__name__ = expected.replace(" ", "_")  # argparse names the type in its message
+    return parse
 
 
-def _non_negative_int(value):
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected an integer >= 0, got %r" % value)
-    if n < 0:
-        raise argparse.ArgumentTypeError("expected an integer >= 0, got %r" % value)
-    return n
-
-
-def _positive_float(value):
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected a positive number, got %r" % value)
-    if not x > 0:
-        raise argparse.ArgumentTypeError("expected a positive number, got %r" % value)
-    return x
+_positive_int = _number(int, lambda n: n > 0, "a positive integer")
+_non_negative_int = _number(int, lambda n: n >= 0, "an integer >= 0")
+_positive_float = _number(float, lambda x: x > 0, "a positive number")
 
 
 def build_parser():

@@ -91,6 +91,27 @@ class TrainContext:
         self.__dict__.update(kw)
 
 
+class Task:
+    """Defaults of the task parts (see the module docstring); ClassifierTask and Seq2SeqTask extend it."""
+
+    monitor = "val_accuracy"
+
+    def __init__(self, spec):
+        self.spec = spec
+
+    def load_tokenizer(self, config, run):
+        return self.spec.saved_tokenizer(run.path, config)
+
+    def prepare_config(self, config, data):
+        pass
+
+    def validation_dataset(self):
+        return self.val_ds
+
+    def callbacks(self, ctx):
+        return []
+
+
 def _stream(task, start_epoch, skip, end_epoch):
     ds = task.epoch_dataset(start_epoch)
     if skip:

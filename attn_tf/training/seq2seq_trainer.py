@@ -22,7 +22,7 @@ import numpy as np
 
 from attn_tf.errors import UsageError
 
-from attn_tf.training.loop import RESUMABLE_OVERRIDES  # noqa: E402,F401
+from attn_tf.training.loop import RESUMABLE_OVERRIDES, Task  # noqa: E402,F401
 
 # Model sizes and training defaults: attn_tf.models.registry.
 from attn_tf.decoding.settings import LENGTH_PENALTY, decode_max_length  # noqa: E402,F401  (owner: decoding)
@@ -284,13 +284,8 @@ def load_run(run_dir):
     return config, model, source_vocab, target_vocab
 
 
-class Seq2SeqTask:
+class Seq2SeqTask(Task):
     """The seq2seq parts of the training loop (see attn_tf.training.loop)."""
-
-    monitor = "val_accuracy"
-
-    def __init__(self, spec):
-        self.spec = spec
 
     def load_data(self, config):
         return load_seq2seq_data(config)
@@ -302,12 +297,6 @@ class Seq2SeqTask:
         source_vocab.save(run.file(rd.SOURCE_VOCAB))
         target_vocab.save(run.file(rd.TARGET_VOCAB))
         return source_vocab, target_vocab
-
-    def load_tokenizer(self, config, run):
-        return self.spec.saved_tokenizer(run.path, config)
-
-    def prepare_config(self, config, data):
-        pass
 
     def setup(self, config, data, tokenizer, log):
         self.config, self.data, self.log = config, data, log
@@ -343,9 +332,6 @@ class Seq2SeqTask:
         return make_pair_dataset(*self.train_pairs, self.config["batch_size"], shuffle=True,
                                  seed=epoch_seed(self.config["seed"], epoch))
 
-    def validation_dataset(self):
-        return self.val_ds
-
     def build(self, config, total_steps):
         self.model = build_seq2seq_model(config, self.source_vocab.size, self.target_vocab.size)
         compile_model(self.model, config, total_steps)
@@ -355,9 +341,6 @@ class Seq2SeqTask:
         self.probe_translator = Translator(self.model, self.source_vocab, self.target_vocab, self.max_decode,
                                            beam_size=1)
         return self.model, self.model
-
-    def callbacks(self, ctx):
-        return []
 
     def probe_records(self, ctx):
         from attn_tf.data.seq2seq_datasets import group_references

@@ -6,7 +6,7 @@ this module holds the classifier's parts of it (`ClassifierTask`).
 
 import numpy as np
 
-from attn_tf.training.loop import RESUMABLE_OVERRIDES, TrainContext, epoch_seed, train  # noqa: F401
+from attn_tf.training.loop import RESUMABLE_OVERRIDES, Task, TrainContext, epoch_seed, train  # noqa: F401
 
 
 def load_data(config):
@@ -35,13 +35,8 @@ def build_models(config, vocab_size, num_classes):
     return model, train_model
 
 
-class ClassifierTask:
+class ClassifierTask(Task):
     """The classifier parts of the training loop (see attn_tf.training.loop)."""
-
-    monitor = "val_accuracy"
-
-    def __init__(self, spec):
-        self.spec = spec
 
     def load_data(self, config):
         return load_data(config)
@@ -57,9 +52,6 @@ class ClassifierTask:
         tokenizer = self.spec.tokenizer(config, data)
         tokenizer.save(run.file(rd.VECTORIZER))
         return tokenizer
-
-    def load_tokenizer(self, config, run):
-        return self.spec.saved_tokenizer(run.path, config)
 
     def prepare_config(self, config, data):
         config["class_names"] = list(data.class_names)  # export needs them without reloading the data
@@ -95,9 +87,6 @@ class ClassifierTask:
         order = np.random.default_rng(epoch_seed(self.config["seed"], epoch)).permutation(len(self.train_ids))
         ds = tf.data.Dataset.from_tensor_slices((self.train_ids[order], self.train_labels[order]))
         return ds.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
-
-    def validation_dataset(self):
-        return self.val_ds
 
     def build(self, config, total_steps):
         self.model, self.train_model = build_models(config, len(self.tokenizer.vocabulary),

@@ -6,7 +6,7 @@ from attn_tf.data import TextVectorizer
 
 
 def test_spaces_separate_punctuation_and_digits():
-    v = TextVectorizer.adapt(["a . , b 1 2"], max_length=16)
+    v = TextVectorizer.adapt(["a . , b 1 2"], max_length=16, min_count=1)
     assert v.tokens_for(["a . , b", "1 2 3", "well ?!  ok", "A wonderful, moving film."]) == [
         ["a", ".", ",", "b"], ["1", "2", "3"], ["well", "?!", "ok"], ["a", "wonderful", ",", "moving", "film", "."]]
     ids, counts = v(np.array(["a . , b", "", "   "], dtype=object))
