@@ -50,7 +50,7 @@ def test_train_minilm_logs_all_heads_from_step_0_and_probes(tmp_path, tiny_minil
     csv = write_csv(tmp_path / "reviews.csv", n=400)
     args = ["--model", "minilm", "--data", str(csv), "--text-column", "review", "--label-column", "sentiment",
             "--logdir", str(tmp_path / "runs"), "--batch-size", "32", "--max-length", "20", "--verbose", "0",
-            "--no-export", "--attention-every", "5", "--probe-examples", "3"]
+            "--export-dir", str(tmp_path / "saved"), "--attention-every", "5", "--probe-examples", "3"]
     assert train_script.main(args) == 0
     (run,) = os.listdir(tmp_path / "runs")
     run = tmp_path / "runs" / run
@@ -84,6 +84,57 @@ def test_train_minilm_logs_all_heads_from_step_0_and_probes(tmp_path, tiny_minil
 
     assert probe.main([str(run), "--text", "A lovely film.", "--logdir", str(tmp_path / "probes"),
                        "--run-name", "p", "--merge-word-pieces"]) == 0
+
+    _check_export_in_fresh_process(run, tmp_path)
+
+
+FRESH = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (the WordPiece ops of the graph)
+loaded = tf.saved_model.load(sys.argv[1])
+texts = tf.constant(json.loads(sys.argv[2]))
+out = {}
+for name, sig in loaded.signatures.items():
+    _, inputs = sig.structured_input_signature
+    args = {k: (texts if k == "text" else tf.constant([], tf.int32)) for k in inputs}
+    for k, v in sig(**args).items():
+        v = v.numpy()
+        out[name + "/" + k] = v.astype("S") if v.dtype == object else v  # strings: no pickling
+np.savez(sys.argv[3], **out)
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("attn_tf", "tb_plugin"))))
+"""
+
+
+def _check_export_in_fresh_process(run, tmp_path):
+    """The SavedModel takes raw strings (tokenizer in-graph) and equals the Keras model within 1e-5,
+    loaded in a process that imports only tensorflow and tensorflow_text."""
+    import glob
+    import subprocess
+
+    import keras
+
+    from attn_tf.models.minilm import load_tokenizer
+
+    (export,) = glob.glob(str(tmp_path / "saved" / "*" / "1"))
+    texts = ["A lovely film.", "The plot was boring and weak.", "", "great " * 40]
+    npz = tmp_path / "fresh.npz"
+    proc = subprocess.run([sys.executable, "-c", FRESH, export, json.dumps(texts), str(npz)], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []  # no attn-tf code needed (TF itself may load keras)
+    got = dict(np.load(npz))
+    model = keras.saving.load_model(str(run / "model.keras"), compile=False)
+    ids, counts = load_tokenizer(str(run))(texts)
+    want = model(ids, training=False)
+    probs = got["serving_default/probabilities"]
+    np.testing.assert_allclose(probs[[0, 1, 3]], np.asarray(want["probabilities"])[[0, 1, 3]], atol=1e-5)
+    np.testing.assert_allclose(probs[2], 0.5)  # no word piece: "no evidence"
+    assert got["serving_default/token_count"].tolist() == counts.numpy().tolist()
+    attention = [v for k, v in got.items() if k.endswith("/attention") and v.ndim == 5]
+    assert attention, sorted(got)
+    np.testing.assert_allclose(attention[0][[0, 1, 3]], np.asarray(want["attention"])[[0, 1, 3]], atol=1e-5)
 
 
 def test_evaluation_hooks_match_the_model(tiny_minilm):
