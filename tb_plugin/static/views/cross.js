@@ -4,7 +4,7 @@
 
 import { el, replaceChildren, select, labelled, tooltip, hideTooltip, fmt } from "../dom.js";
 import { headMatrix, headLabel, drawHeatmap, MatrixView, matrixSVG, matrixCSV, matrixJSON, exact, maxOf } from "../matrix.js";
-import { vmaxFor } from "./heatmaps.js";
+import { vmaxFor, relativeEntropy } from "./heatmaps.js";
 
 export class CrossView {
   constructor(app) {
@@ -117,7 +117,8 @@ export class CrossView {
       lut: app.lut,
       vmin: 0,
       vmax: vmaxFor(app, m),
-      caption: app.state.scale === "unit" ? "attention weight" : "attention weight (0 \u2013 max of this matrix)",
+      caption: (app.state.scale === "unit" ? "attention weight" : "attention weight (0 \u2013 max of this matrix)") +
+        ` \u00b7 max ${fmt(maxOf(m))} \u00b7 entropy ${(() => { const r = relativeEntropy(m, Q, K, "cross"); return r === null ? "n/a" : r.toFixed(2); })()} of uniform`,
       title: `${desc.name} \u00b7 ${headLabel(this.head)} \u00b7 step ${app.step}`,
       rowTitle: `${desc.query} tokens = queries (attending from)`,
       colTitle: `${desc.key} tokens = keys (attended to)`,
