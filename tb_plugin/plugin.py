@@ -482,16 +482,15 @@ class AttentionPlugin(base_plugin.TBPlugin):
         blob = datum.values[min(index + 1, len(datum.values) - 1)].blob_key
         key = ("grid", experiment, blob, datum.wall_time, index, size, aggregate)
         result = self._results.get(key)
-        mats = None
         if result is None:
             header = self._header(ctx, experiment, datum)  # cached by /header
             arr = self._layer(ctx, experiment, datum, header, index)
-            mats = thumbnails.with_aggregate(arr, aggregate)
-            pooled, maxima = thumbnails.layer_thumbnails(mats, size, "none")
+            pooled, maxima = thumbnails.layer_thumbnails(arr, size, aggregate)
             result = (pooled.tobytes(), [int(n) for n in pooled.shape], maxima.tolist(),
                       [int(n) for n in arr.shape])
             self._results.put(key, result, len(result[0]) + 256)
         body, shape, maxima, source = result
+        mats = None
         extra = []
         if want_entropy:
             # A separate cache entry: the entropy costs ~5x the pooling (a

@@ -79,40 +79,42 @@ def layer_thumbnails(layer, size=DEFAULT_SIZE, aggregate="mean"):
       (uint8 ``[N, q, k]``, float32 ``[N]`` full-resolution maxima), N = H or
       H + 1. Non-finite weights count as 0; a matrix whose max is <= 0 is all 0.
     """
-    q, maxima, _ = _thumbnails(with_aggregate(layer, aggregate), size)
-    return q, maxima
+    heads, agg = split_aggregate(layer, aggregate)
+    pooled = block_max(heads, size)
+    if agg is not None:
+        # Pooled apart and joined small: no [H + 1, Q, K] copy of the layer.
+        pooled = np.concatenate([pooled, block_max(agg[None], size)])
+    if heads.shape[1] and heads.shape[2]:
+        maxima = pooled.reshape(pooled.shape[0], -1).max(axis=1)  # = the full matrices' max
+    else:
+        maxima = np.zeros(pooled.shape[0], np.float32)
+    safe = np.where(maxima > 0, maxima, 1.0).astype(np.float32)[:, None, None]
+    q = np.rint(np.clip(pooled / safe, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return q, maxima.astype(np.float32)
 
 
-def with_aggregate(layer, aggregate):
-    """float32 ``[H (+1), Q, K]``: the layer's heads, then the aggregate unless "none".
+def split_aggregate(layer, aggregate):
+    """(float32 heads ``[H, Q, K]``, aggregate ``[Q, K]`` or None for "none").
 
-    Non-finite weights (never written by attn-tf) become 0; checked with one
-    reduction instead of a per-element mask, since this runs per /grid request.
+    Non-finite weights (never written by attn-tf) become 0; checked with two
+    reductions (NaN and +inf propagate through max, -inf shows in min) instead
+    of a per-element mask, since this runs per /grid request.
     """
     a = np.asarray(layer, dtype=np.float32)
     if a.ndim != 3:
         raise ValueError("expected a [H, Q, K] layer, got shape %s" % (a.shape,))
     if aggregate not in AGGREGATES:
         raise ValueError("aggregate must be one of %s, got %r" % (", ".join(AGGREGATES), aggregate))
-    if a.size and not np.isfinite(a.sum(dtype=np.float64)):
+    if a.size and not (np.isfinite(a.max()) and np.isfinite(a.min())):
         a = np.where(np.isfinite(a), a, 0.0).astype(np.float32)
-    if aggregate != "none":
-        out = np.empty((a.shape[0] + 1,) + a.shape[1:], np.float32)
-        out[:-1] = a
-        out[-1] = aggregate_heads(a, aggregate)
-        a = out
-    return a
+    agg = None if aggregate == "none" else aggregate_heads(a, aggregate)
+    return a, agg
 
 
-def _thumbnails(mats, size):
-    pooled = block_max(mats, size)
-    if mats.shape[1] and mats.shape[2]:
-        maxima = pooled.reshape(pooled.shape[0], -1).max(axis=1)  # = the full matrices' max
-    else:
-        maxima = np.zeros(mats.shape[0], np.float32)
-    safe = np.where(maxima > 0, maxima, 1.0).astype(np.float32)[:, None, None]
-    q = np.rint(np.clip(pooled / safe, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return q, maxima.astype(np.float32), pooled
+def with_aggregate(layer, aggregate):
+    """float32 ``[H (+1), Q, K]``: the layer's heads, then the aggregate unless "none"."""
+    heads, agg = split_aggregate(layer, aggregate)
+    return heads if agg is None else np.concatenate([heads, agg[None]])
 
 
 def relative_entropy(matrices, kind):
