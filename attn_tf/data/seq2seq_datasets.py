@@ -85,6 +85,10 @@ DEFAULT_SEQ2SEQ_DATASET = "cmudict"
 SEQ2SEQ_DATASETS = ("cmudict", "de_en")
 SPLIT_SEED = 1234
 TEST_FRACTION = 0.1
+# de_en: dictionary word/phrase pairs added to the training split (a seeded
+# sample; 0 = sentences only); see _load_de_en and the module docstring.
+DE_EN_PHRASES = 100_000
+DE_EN_TOKENIZER = "unicode_script"
 _PARSED_FORMAT = 1
 
 
@@ -315,8 +319,25 @@ def _ascii(s: str) -> str:
 
 def parse_ding(text: str) -> list[list[str]]:
     """German -> English sentence pairs from the Ding dictionary text (see the module docstring)."""
-    pairs, seen = [], set()
-    for line in text.split("\n"):
+    return [[d, e] for d, e, _ in parse_ding_entries(text)[0]]
+
+
+def _is_sentence(d: str, e: str) -> bool:
+    return bool(d) and bool(e) and d[-1] in ".!?" and e[-1] in ".!?" and len(d.split()) >= 3
+
+
+def parse_ding_entries(text: str) -> tuple[list, list]:
+    """``(sentences, phrases)`` of the Ding text, each ``[german, english, [line numbers]]``.
+
+    ``sentences`` are the pairs of :func:`parse_ding` (same order); ``phrases``
+    every other aligned part (words and phrases, cleaned the same way), first
+    seen order, duplicates merged. The line numbers (0-based, of the text)
+    say which entries hold the pair, so held-out sentences can take their
+    whole entry line with them (:func:`phrase_pairs_for_training`).
+    """
+    sentences: dict = {}
+    phrases: dict = {}
+    for lineno, line in enumerate(text.split("\n")):
         if not line or line.startswith("#") or line.count(" :: ") != 1:
             continue
         de, en = line.split(" :: ")
@@ -325,13 +346,27 @@ def parse_ding(text: str) -> list[list[str]]:
             continue
         for d, e in zip(de_parts, en_parts):
             d, e = clean_ding_part(d), clean_ding_part(e)
-            if not d or not e or d[-1] not in ".!?" or e[-1] not in ".!?" or len(d.split()) < 3:
+            if not d or not e:
                 continue
-            d, e = _ascii(d), _ascii(e)
-            if (d, e) not in seen:
-                seen.add((d, e))
-                pairs.append([d, e])
-    return pairs
+            table = sentences if _is_sentence(d, e) else phrases  # decided before the ASCII folding
+            table.setdefault((_ascii(d), _ascii(e)), []).append(lineno)
+    return ([[d, e, lines] for (d, e), lines in sentences.items()],
+            [[d, e, lines] for (d, e), lines in phrases.items()])
+
+
+def phrase_pairs_for_training(phrases, held_out_sentences, held_out_lines, limit=None, seed=0):
+    """The phrase pairs that may be trained on, at most ``limit`` (a seeded sample), first-seen order.
+
+    Dropped: every pair found on an entry line that holds a held-out
+    (validation or test) sentence (``held_out_lines``), and every pair whose
+    German side is a held-out German sentence.
+    """
+    held_lines, held_sources = set(held_out_lines), set(held_out_sentences)
+    kept = [(d, e) for d, e, lines in phrases if d not in held_sources and not held_lines.intersection(lines)]
+    if limit is not None and len(kept) > limit:
+        keep = np.sort(np.random.default_rng(seed).choice(len(kept), size=int(limit), replace=False))
+        kept = [kept[i] for i in keep]
+    return kept
 
 
 def _deb_dir() -> Path:
@@ -467,17 +502,48 @@ def _de_en_pairs() -> tuple[list, str]:
     return pairs, origin
 
 
-def _load_de_en(seed, validation_fraction) -> Seq2SeqData:
+def _de_en_entries() -> tuple[list, list]:
+    """(sentences, phrases) with their entry lines (:func:`parse_ding_entries`), cached."""
+    art = TRANS_DE_EN
+    path = _parsed_path("de_en_entries")
+    obj = cache.read_json_cache(path, lambda o: _valid_entries(o, "de_en_entries", art.member_sha256))
+    if obj is not None:
+        return obj["data"][0], obj["data"][1]
+    file, _ = _ding_file()
+    try:
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise DataError(f"Cannot read {file} ({e}).") from e
+    sentences, phrases = parse_ding_entries(text)
+    if not sentences:
+        raise _corrupt(file, "empty dataset", "no sentence pairs found")
+    cache.write_json_atomic(path, {"format": _PARSED_FORMAT, "name": "de_en_entries",
+                                   "source_sha256": art.member_sha256, "data": [sentences, phrases]})
+    return sentences, phrases
+
+
+def _load_de_en(seed, validation_fraction, phrases=None) -> Seq2SeqData:
     pairs, origin = _de_en_pairs()
     parts = _split_pairs([tuple(p) for p in pairs], "de_en", seed, validation_fraction)
-    data = Seq2SeqData("de_en", *parts["train"], *parts["val"], *parts["test"],
-                       source_tokenizer="unicode_script", target_tokenizer="unicode_script",
+    limit = DE_EN_PHRASES if phrases is None else int(phrases)
+    extra = []
+    if limit > 0:
+        sentences, phrase_entries = _de_en_entries()
+        held_out = set(parts["val"][0]) | set(parts["test"][0])
+        held_lines = [n for d, _, lines in sentences if d in held_out for n in lines]
+        extra = phrase_pairs_for_training(phrase_entries, held_out, held_lines, limit=limit, seed=seed)
+    data = Seq2SeqData("de_en", parts["train"][0] + [d for d, _ in extra], parts["train"][1] + [e for _, e in extra],
+                       *parts["val"], *parts["test"],
+                       source_tokenizer=DE_EN_TOKENIZER, target_tokenizer=DE_EN_TOKENIZER,
                        metrics=("bleu", "chrf"))
     data.description = (
         f"German->English sentence pairs of the Ding dictionary from {origin}; split by German sentence: "
         f"test {TEST_FRACTION:.0%} (fixed, sha256 order), validation {validation_fraction:.0%} of the rest "
-        f"(seed {seed}); {len(data.train_sources)} / {len(data.val_sources)} / {len(data.test_sources)} pairs "
-        f"(train / val / test); lower-cased words"
+        f"(seed {seed}); {len(parts['train'][0])} / {len(data.val_sources)} / {len(data.test_sources)} sentence "
+        f"pairs (train / val / test)"
+        + (f", plus {len(extra)} word/phrase pairs of the dictionary for training (none from an entry line "
+           f"holding a validation or test sentence)" if extra else "")
+        + ("; lower-cased WordPiece subwords" if DE_EN_TOKENIZER == "wordpiece" else "; lower-cased words")
     )
     return data
 
@@ -485,13 +551,17 @@ def _load_de_en(seed, validation_fraction) -> Seq2SeqData:
 # ----------------------------------------------------------------------------- public
 
 def load_seq2seq_dataset(name: str = DEFAULT_SEQ2SEQ_DATASET, seed: int = 0,
-                         validation_fraction: float = 0.05) -> Seq2SeqData:
-    """Loads ``cmudict`` or ``de_en`` (fetching and caching it on first use)."""
+                         validation_fraction: float = 0.05, phrases=None) -> Seq2SeqData:
+    """Loads ``cmudict`` or ``de_en`` (fetching and caching it on first use).
+
+    ``phrases`` (de_en only): how many dictionary word/phrase pairs to add to
+    the training split (default ``DE_EN_PHRASES``; 0 = the sentences only).
+    """
     key = str(name).strip().lower().replace("-", "_")
     if key == "cmudict":
         return _load_cmudict(seed, validation_fraction)
     if key in ("de_en", "deen"):
-        return _load_de_en(seed, validation_fraction)
+        return _load_de_en(seed, validation_fraction, phrases=phrases)
     raise DataError(
         f"Unknown seq2seq dataset {name!r}. Known: {', '.join(SEQ2SEQ_DATASETS)} (default: "
         f"{DEFAULT_SEQ2SEQ_DATASET}); for your own pairs pass --data FILE.tsv (source<TAB>target per line)."

@@ -17,6 +17,14 @@ Tokenizers:
   (``tensorflow_text.UnicodeScriptTokenizer``); joined with a space, then the
   space before ``. , ! ? ; : )`` and around an apostrophe is removed
   (``didn ' t .`` -> ``didn't.``).
+* ``"wordpiece"``: the words and punctuation of ``"unicode_script"``, each
+  split into WordPiece subwords (``tensorflow_text.FastWordpieceTokenizer``,
+  continuations marked ``##``), so a rare word becomes known pieces instead
+  of ``[UNK]``. :meth:`SequenceVocabulary.adapt` learns the pieces from the
+  (training) texts with tensorflow-text's WordPiece learner
+  (``wordpiece_tokenizer_learner_lib.learn``, at most ``WORDPIECE_SIZE``
+  pieces). Joined back by removing `` ##`` and then as ``"unicode_script"``.
+  All in TF ops: training, decoding and the exported signature share them.
 
 Input normalisation: invalid UTF-8 becomes U+FFFD, leading/trailing white
 space is stripped, and with ``lowercase`` the text is case-folded
@@ -42,7 +50,12 @@ __all__ = ["SequenceVocabulary", "PAD_ID", "UNK_ID", "START_ID", "END_ID", "SPEC
 
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[START]", "[END]")
-SEQ_TOKENIZERS = ("chars", "whitespace", "unicode_script")
+SEQ_TOKENIZERS = ("chars", "whitespace", "unicode_script", "wordpiece")
+# Largest learned WordPiece vocabulary (reserved tokens included; --vocab-size caps it further):
+# sized for the ~100k-pair de_en training split and a small model.
+WORDPIECE_SIZE = 8000
+WORDPIECE_INPUT_WORDS = 20000
+SUFFIX = "##"
 _FORMAT = "attn_tf.SequenceVocabulary"
 
 
@@ -93,6 +106,12 @@ class SequenceVocabulary(tf.Module):
             self._ops = _Frozen(tokenizer=tf_text.WhitespaceTokenizer())
         elif tokenizer == "unicode_script":
             self._ops = _Frozen(tokenizer=tf_text.UnicodeScriptTokenizer())
+        elif tokenizer == "wordpiece":
+            with tf.init_scope():
+                pieces = tf_text.FastWordpieceTokenizer(
+                    vocab=vocab, suffix_indicator=SUFFIX, token_out_type=tf.string, unknown_token="[UNK]",
+                    no_pretokenization=True, support_detokenization=False)
+            self._ops = _Frozen(tokenizer=tf_text.UnicodeScriptTokenizer(), pieces=pieces)
         else:
             self._ops = _Frozen(tokenizer=None)
 
@@ -137,6 +156,9 @@ class SequenceVocabulary(tf.Module):
         tokens = self._ops.tokenizer.tokenize(strings)
         if isinstance(tokens, tf.RaggedTensor) and tokens.ragged_rank > 1:
             tokens = tokens.merge_dims(1, -1)
+        if self._settings.tokenizer == "wordpiece":
+            # [B, (words)] -> [B, (words), (pieces)] -> [B, (pieces)]
+            tokens = tokens.with_flat_values(self._ops.pieces.tokenize(tokens.flat_values)).merge_dims(1, -1)
         return tokens
 
     def encode(self, strings, add_start=False, add_end=False, pad_to=None):
@@ -173,7 +195,11 @@ class SequenceVocabulary(tf.Module):
         keep = tf.logical_and(tf.logical_not(ended), ids >= 4)
         tokens = tf.ragged.boolean_mask(tf.gather(self._tokens, tf.clip_by_value(ids, 0, self.size - 1)), keep)
         text = tf.strings.reduce_join(tokens, axis=-1, separator=self.separator)
-        if self._settings.tokenizer == "unicode_script":
+        if self._settings.tokenizer == "wordpiece":
+            text = tf.strings.regex_replace(text, " " + SUFFIX, "")
+            # a leading "##" piece (nothing before it to join): dropped marker
+            text = tf.strings.regex_replace(text, "^" + SUFFIX, "")
+        if self._settings.tokenizer in ("unicode_script", "wordpiece"):
             text = tf.strings.regex_replace(text, r" ([.,!?;:%)\]}])", r"\1")
             text = tf.strings.regex_replace(text, r"([(\[{]) ", r"\1")
             text = tf.strings.regex_replace(text, r"(\w) ' (\w)", r"\1'\2")
@@ -199,6 +225,8 @@ class SequenceVocabulary(tf.Module):
     def adapt(cls, texts, tokenizer="unicode_script", lowercase=True, max_length=64, max_tokens=20000,
               min_count=1, batch_size=4096):
         """Builds the vocabulary from (training) texts: tokens by decreasing count, ties alphabetical."""
+        if tokenizer == "wordpiece":
+            return cls._adapt_wordpiece(texts, lowercase, max_length, max_tokens, batch_size)
         probe = cls([], tokenizer=tokenizer, lowercase=lowercase, max_length=max_length)
         counter = collections.Counter()
         texts = list(texts)
@@ -210,6 +238,30 @@ class SequenceVocabulary(tf.Module):
                        key=lambda tc: (-tc[1], tc[0]))
         vocab = list(SPECIAL_TOKENS) + [t for t, _ in items[: max(max_tokens - 4, 0)]]
         return cls(vocab, tokenizer=tokenizer, lowercase=lowercase, max_length=max_length)
+
+    @classmethod
+    def _adapt_wordpiece(cls, texts, lowercase, max_length, max_tokens, batch_size):
+        """WordPiece pieces learned from the word counts of ``texts`` (tensorflow-text's learner)."""
+        from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
+
+        probe = cls([], tokenizer="unicode_script", lowercase=lowercase, max_length=max_length)
+        counter = collections.Counter()
+        texts = list(texts)
+        for i in range(0, len(texts), batch_size):
+            for row in probe.tokenize(tf.constant(texts[i:i + batch_size], tf.string)).to_list():
+                counter.update(t.decode("utf-8") for t in row)
+        for t in list(SPECIAL_TOKENS) + [""]:
+            counter.pop(t, None)
+        size = max(min(int(max_tokens), WORDPIECE_SIZE), len(SPECIAL_TOKENS) + 1)
+        # The learner is pure Python: on the 100k distinct words of de_en it took
+        # minutes with its defaults; the most frequent WORDPIECE_INPUT_WORDS words
+        # and 2 iterations learn a vocabulary in about a minute (every character
+        # of the texts stays a piece, so nothing becomes [UNK]).
+        learned = learner.learn(sorted(counter.items()), vocab_size=size, reserved_tokens=list(SPECIAL_TOKENS),
+                                max_input_tokens=WORDPIECE_INPUT_WORDS, num_iterations=2, slack_ratio=0.1,
+                                include_joiner_token=True, joiner=SUFFIX)
+        vocab = list(SPECIAL_TOKENS) + [t for t in learned if t not in SPECIAL_TOKENS and t]
+        return cls(vocab, tokenizer="wordpiece", lowercase=lowercase, max_length=max_length)
 
     # --------------------------------------------------------------- persistence
     def get_config(self):

@@ -167,12 +167,50 @@ def test_de_en_from_cached_deb(tmp_path, monkeypatch, how):
     d = sd._deb_dir()
     d.mkdir(parents=True)
     (d / art.filename).write_bytes(deb)
-    data = sd.load_seq2seq_dataset("de_en")
+    data = sd.load_seq2seq_dataset("de_en", phrases=0)
     assert sum(data.sizes().values()) == 34
     assert data.metrics == ("bleu", "chrf")
     assert not set(data.train_sources) & set(data.test_sources)
-    again = sd.load_seq2seq_dataset("de_en")  # from the parsed cache
+    again = sd.load_seq2seq_dataset("de_en", phrases=0)  # from the parsed cache
     assert again.test_sources == data.test_sources
+
+
+def _seed_ding(monkeypatch, text):
+    path = sd._deb_dir()
+    path.mkdir(parents=True)
+    (path / "de-en").write_text(text, encoding="utf-8")
+    monkeypatch.setattr(sd, "TRANS_DE_EN", dataclasses.replace(
+        sd.TRANS_DE_EN, member_sha256=hashlib.sha256(text.encode()).hexdigest()))
+
+
+def test_parse_ding_entries_keeps_the_lines_of_every_pair():
+    sentences, phrases = sd.parse_ding_entries(DING)
+    assert [[d, e] for d, e, _ in sentences] == sd.parse_ding(DING)
+    assert ["Abschied nehmen", "to take leave", [1]] in phrases
+    assert ["Er verabschiedete sich.", "He took leave.", [1]] in sentences
+    assert ["Ja.", "Yes.", [4]] in phrases  # too short for a sentence: a phrase pair
+    assert not any(d == "A" for d, _, _ in phrases)  # misaligned line (3 parts vs 2)
+
+
+def test_de_en_phrases_never_come_from_a_held_out_entry_line(monkeypatch):
+    # Each entry line holds one sentence and two phrases tagged with its number.
+    text = "".join("Wort%d {n} | Satz %d | Das ist Satz %d hier. :: word%d | sentence %d | This is sentence %d.\n"
+                   % ((i,) * 6) for i in range(60))
+    text += "Das ist Satz 7 hier. | Extra :: This is sentence seven. | extra\n"  # a held-out German side again?
+    _seed_ding(monkeypatch, text)
+    data = sd.load_seq2seq_dataset("de_en")
+    sentences_only = sd.load_seq2seq_dataset("de_en", phrases=0)
+    assert data.val_sources == sentences_only.val_sources and data.test_sources == sentences_only.test_sources
+    held_out = {int(s.split()[3]) for s in data.val_sources + data.test_sources}
+    trained = {int(s.split()[3]) for s in data.train_sources if s.startswith("Das ist Satz")}
+    assert held_out and trained and not held_out & trained
+    for i in range(60):
+        phrases_in_training = {"Wort%d" % i, "Satz %d" % i} & set(data.train_sources)
+        assert phrases_in_training == (set() if i in held_out else {"Wort%d" % i, "Satz %d" % i}), i
+    assert not set(data.train_sources) & set(data.val_sources + data.test_sources)
+    assert "word/phrase pairs" in data.description
+    few = sd.load_seq2seq_dataset("de_en", phrases=5)
+    assert len(few.train_sources) == len(sentences_only.train_sources) + 5
 
 
 def test_de_en_apt_failure_names_the_package(monkeypatch):
@@ -249,6 +287,26 @@ def test_vocabulary_round_trip(tmp_path):
     path = words.save(tmp_path / "v.json")
     again = SequenceVocabulary.load(path)
     assert again.get_config() == words.get_config()
+
+
+def test_wordpiece_vocabulary_splits_rare_words_into_known_pieces(tmp_path):
+    import tensorflow as tf
+
+    from attn_tf.data.seq2seq_vocab import SequenceVocabulary
+
+    texts = ["Der Hund schläft.", "Die Hunde schlafen.", "Ein Haus.", "Die Häuser!", "Hausboot und Hundehaus."] * 20
+    vocab = SequenceVocabulary.adapt(texts, tokenizer="wordpiece", max_length=32, max_tokens=60)
+    assert vocab.tokenizer == "wordpiece" and vocab.size < 100
+    rare = "Das Haushund schlief!"  # "das", "haushund" and "schlief" never seen as words
+    tokens = vocab.tokens_for([rare])[0]
+    assert any(t.startswith("##") for t in tokens)
+    ids, lengths = vocab.encode(tf.constant([rare, ""]))
+    assert 1 not in ids.numpy()[0, :lengths[0]]  # every character seen in training is a piece: no [UNK]
+    assert vocab.encode(tf.constant(["Hütte"]))[0].numpy()[0].tolist() == [1]  # an unseen character: [UNK]
+    decode = tf.function(vocab.decode)  # in-graph, as in the translate signature
+    assert decode(ids).numpy().tolist() == [b"das haushund schlief!", b""]
+    again = SequenceVocabulary.load(vocab.save(tmp_path / "wp.json"))
+    np.testing.assert_array_equal(again.encode(tf.constant([rare]))[0].numpy(), ids.numpy()[:1])
 
 
 def test_fetch_cli_knows_seq2seq_datasets(monkeypatch, capsys):
