@@ -94,6 +94,9 @@ def test_typed_texts_in_every_view(live_tb, browser):
         assert f.locator(".hm-entropy").count() >= 4  # entropy beside the max of every matrix
 
         # Head view and flows draw the typed text too; evolution says it does not apply.
+        f.click('.tab-btn[data-view="headview"]')
+        f.wait_for_selector('#attn-app[data-state=ready][data-rendered-view="headview"]', state="attached", timeout=60000)
+        assert f.get_attribute("#attn-app", "data-rendered-live") == "2"
         f.click('.tab-btn[data-view="flows"]')
         f.wait_for_selector('#attn-app[data-state=ready][data-rendered-view="flows"]', state="attached", timeout=120000)
         f.click('.tab-btn[data-view="evolution"]')
