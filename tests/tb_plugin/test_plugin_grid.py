@@ -123,3 +123,13 @@ def test_grid_relative_entropy_header(client, logdir):
     uniform = thumbnails.relative_entropy(np.ones((1, 4, 4)), "causal")
     assert uniform[0] == pytest.approx(1.0)  # row 0 (one key) skipped
     assert np.isnan(thumbnails.relative_entropy(np.zeros((1, 3, 3)), "self")[0])
+
+
+def test_as_float32_is_the_cast_for_every_half():
+    every = np.arange(65536, dtype=np.uint16).view(np.float16).reshape(16, 64, 64)
+    got = thumbnails.as_float32(every)
+    want = every.astype(np.float32)
+    assert got.dtype == np.float32 and got.shape == every.shape
+    same = (got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want))
+    assert same.all()
+    assert thumbnails.as_float32(np.ones((2, 2), np.float64)).dtype == np.float32
