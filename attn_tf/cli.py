@@ -81,7 +81,7 @@ SUBCOMMANDS = {
     "evaluate": (_module_main("attn_tf.evaluate"), "faithfulness and robustness report of a run"),
     "export": (_module_main("attn_tf.export.__main__"), "export a run as a TF Serving SavedModel"),
     "data": (_module_main("attn_tf.data.__main__"), "fetch and cache datasets"),
-    # "probe": the attention of any text; added here when attn_tf/probe.py lands.
+    "probe": (_module_main("attn_tf.probe"), "attention of any text, without training (--pretrained minilm or a run)"),
 }
 
 

@@ -197,51 +197,25 @@ def load_run_tokenizer(run_dir, config):
 
 def probe_seq2seq(run_dir, config, texts, log=print):
     """Greedy decoding of each text, and the attention along the decoded output."""
-    import numpy as np
     import tensorflow as tf
 
-    from attn_tf.training.seq2seq_trainer import Translator, decode_max_length, load_run
-    from tb_plugin import metadata
+    from attn_tf.training.seq2seq_trainer import Seq2SeqProbes, Translator, decode_max_length, load_run
 
     config, model, source_vocab, target_vocab = load_run(run_dir)
-    src_ids, _ = source_vocab.encode(tf.constant(texts, tf.string))
     src_tokens = source_vocab.tokens_for(texts)
     empty = [i for i, t in enumerate(src_tokens) if not t]
     if empty:
         raise UsageError("text %d (%r) has no source token; give it some characters or words"
                          % (empty[0] + 1, texts[empty[0]][:40]))
-    decoded = Translator(model, source_vocab, target_vocab, decode_max_length(config))(texts)
-    tgt, _ = target_vocab.encode(tf.constant(decoded, tf.string), add_start=True, add_end=True)
-    maps = {k: np.asarray(v) for k, v in model.attention_maps(src_ids, tgt[:, :-1]).items()}
-    tgt_tokens = target_vocab.tokens_for(decoded)
+    translator = Translator(model, source_vocab, target_vocab, decode_max_length(config))
+    decoded = translator(texts)
+    # The training-time probe records (one owner of the layout), teacher-forced on the model's own
+    # greedy output instead of a reference: that reproduces the attention of the decoding itself.
     records = []
-    for i, text in enumerate(texts):
-        # The layout of the training-time logger (seq2seq_trainer.make_attention_logger), so the tab
-        # shows probes and training logs alike.
-        out_tokens, in_tokens = tgt_tokens[i] + ["[END]"], ["[START]"] + tgt_tokens[i]
-        s, t = len(src_tokens[i]), len(out_tokens)
-        layers, arrays = [], []
-        if "encoder_self" in maps:
-            for b in range(maps["encoder_self"].shape[1]):
-                arrays.append(maps["encoder_self"][i, b, :, :s, :s])
-                layers.append(metadata.make_layer("encoder/block_%d/self_attention" % b, "self", arrays[-1].shape,
-                                                  query="source", key="source"))
-        if "decoder_self" in maps:
-            for b in range(maps["decoder_self"].shape[1]):
-                arrays.append(maps["decoder_self"][i, b, :, :t, :t])
-                layers.append(metadata.make_layer("decoder/block_%d/self_attention" % b, "causal", arrays[-1].shape,
-                                                  query="target_input", key="target_input"))
-        cross = maps["cross"]
-        for b in range(cross.shape[1]):
-            arrays.append(cross[i, b, :, :t, :s])
-            name = ("decoder/block_%d/cross_attention" % b) if cross.shape[1] > 1 or "decoder_self" in maps \
-                else "decoder/cross_attention"
-            layers.append(metadata.make_layer(name, "cross", arrays[-1].shape, query="target", key="source"))
-        header = metadata.make_header(
-            {"source": src_tokens[i], "target": out_tokens, "target_input": in_tokens}, layers, text=text,
-            prediction=decoded[i],
-            extra={"task": "seq2seq", "teacher_forced": False, "decoded": "greedy", "model": config["model"],
-                   "run": os.path.abspath(run_dir)})
+    for _, header, arrays in Seq2SeqProbes(model, source_vocab, target_vocab, texts, decoded, translator)(0):
+        header["label"] = None  # there is no reference for a free text
+        header["extra"] = {"task": "seq2seq", "teacher_forced": False, "decoded": "greedy",
+                           "model": config["model"], "run": os.path.abspath(run_dir)}
         records.append((header, arrays))
     log("%d text%s decoded" % (len(texts), "" if len(texts) == 1 else "s"))
     return records
