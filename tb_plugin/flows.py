@@ -72,15 +72,20 @@ def fuse_heads(attention, mode="mean"):
       attention: array ``[H, Q, K]``.
       mode: ``"mean"``, ``"max"`` or ``"min"`` over the heads.
     """
-    a = np.asarray(attention, dtype=np.float64)
+    from tb_plugin.thumbnails import as_float32
+
+    # Stored weights are float16: cast through a table (NumPy's own cast is
+    # slow on subnormals; the values are the same), reduce in float64.
+    a = np.asarray(attention)
+    a = as_float32(a) if a.dtype == np.float16 else a.astype(np.float64, copy=False)
     if a.ndim != 3:
         raise ValueError("attention must be [heads, queries, keys], got shape %s" % (a.shape,))
     if mode == "mean":
-        return a.mean(axis=0)
+        return a.mean(axis=0, dtype=np.float64)
     if mode == "max":
-        return a.max(axis=0)
+        return a.max(axis=0).astype(np.float64)
     if mode == "min":
-        return a.min(axis=0)
+        return a.min(axis=0).astype(np.float64)
     raise ValueError("head_fusion must be one of %s, got %r" % (", ".join(HEAD_FUSIONS), mode))
 
 
