@@ -211,3 +211,41 @@ def test_predict_path_uses_fused_attention_and_gives_the_same_probabilities(monk
     assert len(calls) == 3
     np.testing.assert_allclose(fast, expected, rtol=0, atol=1e-6)
     assert pooled_position(model) == "mean"
+
+
+def test_signatures_are_generic_over_tokenizer_and_model_minilm(monkeypatch):
+    """A (tiny, random) MiniLM with its WordPiece tokenizer: no tokenize/lookup methods, [CLS]/[SEP]
+    pieces; the same three signatures, the fused predict path, the rollout explanation."""
+    import keras
+    import tensorflow as tf
+    from tb_plugin.flows import rollout
+
+    from attn_tf.data.wordpiece import WordPieceVectorizer
+    from attn_tf.export.classifier import attention_free_forward, make_signatures
+    from attn_tf.models.minilm import minilm_classifier
+
+    keras.utils.set_random_seed(4)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "movie", "good", "bad", "film", "##s", "a", "."]
+    tokenizer = WordPieceVectorizer(vocab, max_length=10)
+    model = minilm_classifier(2, max_length=10, preset=None, vocab_size=len(vocab), hidden_dim=8, num_layers=2,
+                              num_heads=2, intermediate_dim=16, max_sequence_length=10)
+    calls = []
+    real = keras.ops.dot_product_attention
+    monkeypatch.setattr(keras.ops, "dot_product_attention", lambda *a, **k: calls.append(1) or real(*a, **k))
+    sigs = make_signatures(model, tokenizer, ["neg", "pos"], predict_fn=attention_free_forward("minilm", model))
+    texts = tf.constant(["The movie was good.", "", "films films films films films films films films"])
+    predict = {k: v.numpy() for k, v in sigs["predict"](texts).items()}
+    assert len(calls) == 2  # traced once: both blocks fused
+    serve = {k: v.numpy() for k, v in sigs["serving_default"](texts).items()}
+    none = tf.constant([], tf.int32)
+    full = {k: v.numpy() for k, v in sigs["attention"](texts, none, none).items()}
+    np.testing.assert_allclose(predict["probabilities"], serve["probabilities"], atol=1e-6)
+    np.testing.assert_allclose(full["probabilities"], serve["probabilities"], atol=1e-6)
+    assert [t.decode() for t in serve["tokens"][0][:7]] == ["[CLS]", "the", "movie", "[UNK]", "good", ".", "[SEP]"]
+    assert serve["token_count"][1] == 0 and serve["label"][1] == b"" and not serve["explanation"][1].any()
+    assert serve["token_count"][2] > 10  # truncated
+    for i in (0, 2):
+        n = min(int(serve["token_count"][i]), 10)
+        expected = np.zeros(10)
+        expected[:n] = rollout(list(full["attention"][i][:, :, :n, :n])).mean(0)
+        np.testing.assert_allclose(serve["explanation"][i], expected, atol=1e-5)
