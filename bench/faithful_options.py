@@ -7,8 +7,12 @@ epoch by validation accuracy) with the given options, writes a run directory tha
 `python -m attn_tf.evaluate` can read (runs/faithful/<name>), and prints one JSON line with the validation
 accuracy and, on a fixed sample of validation examples, tau(attention, gradient), tau(attention, LOO),
 ERASER AOPC comprehensiveness of the attention / gradient / random rankings and the attention entropy
-ratio. The test split is not read here (model choice is on validation; test accuracy comes from the
-chosen variants' train.py runs).
+ratio. The test split is not read by the sweep (model choice is on validation). Once a variant is chosen,
+
+    python bench/faithful_options.py --test runs/faithful/<name>
+
+reads the test split once and writes its accuracy to the run's results.json (as train.py does), so
+`python -m attn_tf.evaluate runs/faithful/<name>` reports it.
 """
 
 import argparse
@@ -21,7 +25,38 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def test_accuracy(run_dir):
+    """Full test-split accuracy of a finished sweep run, written to its results.json."""
+    import keras
+    import numpy as np
+
+    import attn_tf.layers  # noqa: F401  (registers the custom layers)
+    from attn_tf.data import TextVectorizer, vectorize_numpy
+    from attn_tf.data.run_data import load_classification_data as load_data
+
+    with open(os.path.join(run_dir, "config.json")) as f:
+        config = json.load(f)
+    data = load_data(config)
+    vec = TextVectorizer.load(os.path.join(run_dir, "vectorizer.json"))
+    model = keras.saving.load_model(os.path.join(run_dir, "model.keras"))
+    probs = model.predict(vectorize_numpy(data.test_texts, vec), batch_size=256, verbose=0)["probabilities"]
+    acc = float(np.mean(probs.argmax(-1) == np.asarray(data.test_labels)))
+    path = os.path.join(run_dir, "results.json")
+    with open(path) as f:
+        results = json.load(f)
+    results["test_accuracy"] = acc
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2)
+    print(json.dumps({"run_dir": run_dir, "test_accuracy": acc, "test_examples": len(data.test_texts)}))
+
+
 def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["--test"]:
+        for run_dir in argv[1:]:
+            test_accuracy(run_dir)
+        return
     p = argparse.ArgumentParser()
     p.add_argument("--name", required=True)
     p.add_argument("--lstm", default="vanilla")
@@ -41,7 +76,7 @@ def main(argv=None):
 
     from attn_tf.data import TextVectorizer, make_dataset, vectorize_numpy
     from attn_tf.models.bilstm_attention import bilstm_attention
-    from attn_tf.training.trainer import load_data
+    from attn_tf.data.run_data import load_classification_data as load_data
 
     keras.utils.set_random_seed(a.seed)
     config = {"model": "bilstm_attention", "dataset": "movie_reviews", "data": None, "seed": a.seed,

@@ -253,8 +253,13 @@ register(ModelSpec(
     # r8 (5k long documents): validation accuracy climbs from 94.0% at 4
     # epochs to 95.6% at 7-8, then stays there (measured to 12 epochs).
     training={"default": {"epochs": 4, "learning_rate": 2e-3}, "r8": {"epochs": 8}},
+    # Faithful-attention options (issue 13): train.py --lstm / --conicity-weight / --tying-weight /
+    # --attention-normalizer.
+    options={"lstm": "lstm", "conicity_weight": "conicity_weight", "tying_weight": "tying_weight",
+             "attention_normalizer": "attention_normalizer"},
     exporter="classifier",
     evaluation="attn_tf.models.eval_hooks:POOLING",
+    callbacks=("attn_tf.training.faithfulness:faithfulness_callbacks",),
     description="Embedding -> BiLSTM -> attention pooling -> Dense",
 ))
 register(ModelSpec(
@@ -265,6 +270,7 @@ register(ModelSpec(
     training={"default": {"epochs": 8, "learning_rate": 1e-3}},
     exporter="classifier",
     evaluation="attn_tf.models.eval_hooks:TRANSFORMER",
+    callbacks=("attn_tf.training.faithfulness:faithfulness_callbacks",),
     description="token + position embeddings -> Transformer encoder blocks -> mean pooling -> Dense",
 ))
 register(ModelSpec(

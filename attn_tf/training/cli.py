@@ -5,6 +5,7 @@ import argparse
 from attn_tf.training.devices import STRATEGIES
 
 from attn_tf.models import registry
+from tb_plugin.metadata import STORAGES as ATTENTION_STORAGES
 
 # The model names, their tasks and training defaults live in the registry
 # (attn_tf.models.registry); these names are kept for existing imports.
@@ -13,6 +14,12 @@ SEQ2SEQ_MODELS = registry.names(registry.SEQ2SEQ)
 MODELS = registry.names()
 SEQ2SEQ_ATTENTION = ("additive", "dot", "general", "scaled")
 AUGMENTATIONS = ("none", "noise")
+# Faithful-attention options of bilstm_attention (issue 13); flag -> model option, given to the models
+# whose registry entry lists it in `options`.
+LSTM_VARIANTS = ("vanilla", "diversity", "orthogonal")
+ATTENTION_NORMALIZERS = ("softmax", "sparsemax", "entmax15")
+MODEL_OPTION_FLAGS = {"lstm": "--lstm", "conicity_weight": "--conicity-weight", "tying_weight": "--tying-weight",
+                      "attention_normalizer": "--attention-normalizer"}
 
 DEFAULT_DATASET = {"classifier": "movie_reviews", "seq2seq": "cmudict"}
 
@@ -40,6 +47,7 @@ def _number(kind, ok, expected):
 _positive_int = _number(int, lambda n: n > 0, "a positive integer")
 _non_negative_int = _number(int, lambda n: n >= 0, "an integer >= 0")
 _positive_float = _number(float, lambda x: x > 0, "a positive number")
+_non_negative_float = _number(float, lambda x: x >= 0, "a number >= 0")
 
 
 def build_parser():
@@ -77,6 +85,10 @@ def build_parser():
                    help="log probe attention every N optimizer steps; 0 disables (default: 50)")
     p.add_argument("--probe-examples", type=_non_negative_int, default=8, metavar="K",
                    help="number of fixed test examples whose attention is logged (default: 8)")
+    p.add_argument("--attention-storage", choices=tuple(ATTENTION_STORAGES), default="float16",
+                   help="how the probe attention is logged: float16 (exact, default; 2 bytes per weight) or "
+                        "uint8 (each matrix 8-bit quantised: <= 1 byte per weight, its heatmap within 1/255 "
+                        "of the matrix max)")
     p.add_argument("--max-length", type=_positive_int, default=None,
                    help="tokens kept per text; longer texts are truncated "
                         "(default: 256 for r8, r52, 20newsgroups; 64 otherwise)")
@@ -103,6 +115,24 @@ def build_parser():
                         "drops/swaps (robustness remedy)")
     p.add_argument("--adversarial-training", action="store_true",
                    help="train on adversarial (HotFlip-style) perturbations as well (robustness remedy)")
+    p.add_argument("--lstm", choices=LSTM_VARIANTS, default=None,
+                   help="bilstm_attention encoder: vanilla (default), diversity (LSTM + conicity penalty) or "
+                        "orthogonal (Orthogonal LSTM); Mohankumar et al. 2020")
+    p.add_argument("--conicity-weight", type=_non_negative_float, default=None, metavar="X",
+                   help="bilstm_attention: weight of the conicity penalty (default 1.0 with --lstm diversity, "
+                        "0 otherwise)")
+    p.add_argument("--tying-weight", type=_non_negative_float, default=None, metavar="X",
+                   help="bilstm_attention: weight of the word-level tying penalty (Tutek & Snajder 2020; "
+                        "default 0 = off)")
+    p.add_argument("--attention-normalizer", choices=ATTENTION_NORMALIZERS, default=None,
+                   help="bilstm_attention: how attention scores become weights: softmax (default), sparsemax "
+                        "or entmax15 (exact zeros on unused words)")
+    p.add_argument("--faithfulness-every", type=_non_negative_int, default=1, metavar="N",
+                   help="classifiers: log faithfulness/* scalars (tau attention vs gradient and LOO, AOPC of "
+                        "attention and random, entropy ratio) on validation examples every N epochs; "
+                        "0 disables (default: 1)")
+    p.add_argument("--faithfulness-samples", type=_positive_int, default=100, metavar="K",
+                   help="validation examples of the faithfulness curve (default: 100)")
     p.add_argument("--attention", choices=SEQ2SEQ_ATTENTION, default="additive",
                    help="seq2seq_gru attention score: additive (Bahdanau, default), dot, general, scaled")
     p.add_argument("--beam-size", type=_positive_int, default=1,
@@ -124,6 +154,14 @@ def parse_args(argv=None):
         args.learning_rate = defaults["learning_rate"]
     if args.max_length is None:
         args.max_length = DATASET_MAX_LENGTH.get((args.dataset or "").lower(), 64)
+    for key, flag in MODEL_OPTION_FLAGS.items():
+        if key not in spec.options:
+            if getattr(args, key) is not None:
+                build_parser().error("%s applies to %s, not --model %s" % (
+                    flag, ", ".join(n for n in registry.names() if key in registry.get(n).options), args.model))
+        elif getattr(args, key) is None and key in defaults:
+            # Recorded in config.json, so --resume rebuilds the same model when a default changes.
+            setattr(args, key, defaults[key])
     return args
 
 
