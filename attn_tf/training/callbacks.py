@@ -125,13 +125,18 @@ class AttentionLogger(keras.callbacks.Callback):
       records: function step -> list of (tag, header, arrays) in the tb_plugin
         format (see `ClassifierProbes` and the seq2seq task's probes).
       every: log every this many steps (0 disables).
+      storage: "float16" (exact, the default) or "uint8" (compact), see
+        tb_plugin.metadata.STORAGES; `train.py --attention-storage`.
     """
 
-    def __init__(self, logdir, records, every):
+    def __init__(self, logdir, records, every, storage="float16"):
+        from tb_plugin import metadata
+
         super().__init__()
         self.logdir = os.fspath(logdir)
         self.records = records
         self.every = int(every)
+        self.storage = metadata.check_storage(storage)
         self._writer = None
         self._step = 0
         self._last_written = -1
@@ -144,7 +149,7 @@ class AttentionLogger(keras.callbacks.Callback):
             return False
         with self._writer.as_default():
             for tag, header, arrays in self.records(step):
-                summary.attention(tag, header, arrays, step=step)
+                summary.attention(tag, header, arrays, step=step, storage=self.storage)
         self._writer.flush()
         self._last_written = step
         return True

@@ -181,7 +181,8 @@ def train(config, strategy=None, log=print, write_results=True):
         callbacks.append(cb.ScalarLogger(run.path, scalar_every(config)))
         records = task.probe_records(ctx)
         if records is not None:
-            callbacks.append(cb.AttentionLogger(run.file(rd.ATTENTION_LOGS), records, config["attention_every"]))
+            callbacks.append(cb.AttentionLogger(run.file(rd.ATTENTION_LOGS), records, config["attention_every"],
+                                                storage=config.get("attention_storage", "float16")))
         checkpointer = cb.Checkpointer(run, steps_per_epoch, monitor=task.monitor,
                                        every=config.get("checkpoint_every") or 0)
         callbacks.append(checkpointer)
