@@ -34,3 +34,66 @@ def signatures(lowercase=True):
 
     return {"bleu": str(BLEU(lowercase=lowercase).get_signature()),
             "chrf": str(CHRF(lowercase=lowercase).get_signature())}
+
+
+def read_predictions(path):
+    """(sources, outputs, reference lists) of a run's predictions.tsv (source, output, references joined by " | ")."""
+    sources, outputs, references = [], [], []
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split("\t")
+        if header[:3] != ["source", "output", "references"]:
+            raise ValueError("%s is not a predictions.tsv of a seq2seq run (header %r)" % (path, header))
+        for line in f:
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) != 3:
+                continue
+            sources.append(fields[0])
+            outputs.append(fields[1])
+            references.append(fields[2].split(" | "))
+    return sources, outputs, references
+
+
+def sample_table(path, k=10, seed=0):
+    """Markdown table of `k` test rows drawn with `seed` (numpy default_rng, without replacement), file order."""
+    import numpy as np
+
+    sources, outputs, references = read_predictions(path)
+    chosen = sorted(np.random.default_rng(seed).choice(len(sources), size=min(k, len(sources)),
+                                                       replace=False).tolist())
+
+    def cell(s):
+        return s.replace("|", "\\|")
+
+    rows = ["| source | reference | output |", "|---|---|---|"]
+    rows += ["| %s | %s | %s |" % (cell(sources[i]), cell(references[i][0]), cell(outputs[i])) for i in chosen]
+    return "\n".join(rows)
+
+
+def main(argv=None):
+    """python -m attn_tf.metrics.translation RUN/predictions.tsv [--samples 10] [--seed 0]"""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(description="BLEU/chrF of a seq2seq run's predictions.tsv and seeded samples")
+    p.add_argument("predictions")
+    p.add_argument("--samples", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    try:
+        sources, outputs, references = read_predictions(args.predictions)
+    except (OSError, ValueError) as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
+    from sacrebleu.metrics import BLEU
+
+    metric = BLEU(lowercase=True)  # as bleu(): the signature is known once a corpus is scored
+    score = metric.corpus_score(outputs, _streams(references)).score
+    print("BLEU %.1f, chrF %.1f on %d sources (%s)" % (score, chrf(outputs, references), len(sources),
+                                                      metric.get_signature()))
+    print()
+    print(sample_table(args.predictions, args.samples, args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

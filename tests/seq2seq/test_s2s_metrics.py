@@ -73,3 +73,19 @@ def test_reported_loss_is_the_mean_token_loss_for_models_with_keras_masks():
         reported = model.evaluate((source, target), target, batch_size=4, verbose=0, return_dict=True)["loss"]
         expected = float(masked_sparse_crossentropy(target, model((source, target))))
         assert reported == pytest.approx(expected, rel=1e-5), type(model).__name__
+
+
+def test_seeded_samples_of_a_predictions_file(tmp_path):
+    from attn_tf.metrics.translation import main, read_predictions, sample_table
+
+    path = tmp_path / "predictions.tsv"
+    rows = ["source\toutput\treferences"] + ["s%d\to%d\tr%d | alt%d" % (i, i, i, i) for i in range(30)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    sources, outputs, refs = read_predictions(path)
+    assert len(sources) == 30 and refs[3] == ["r3", "alt3"]
+    table = sample_table(path, k=10, seed=0)
+    assert table == sample_table(path, k=10, seed=0) and table != sample_table(path, k=10, seed=1)
+    lines = table.splitlines()[2:]
+    assert len(lines) == 10 and all(line.count(" | ") == 2 for line in lines)
+    (tmp_path / "bad.tsv").write_text("a\tb\n", encoding="utf-8")
+    assert main([str(tmp_path / "bad.tsv")]) == 2 and main([str(tmp_path / "missing.tsv")]) == 2
