@@ -43,8 +43,40 @@ def make_strategy(name, devices=None):
             json.loads(os.environ["TF_CONFIG"])
         except json.JSONDecodeError as e:
             raise UsageError("TF_CONFIG is not valid JSON: %s" % e) from None
+        _patch_keras_multi_worker_reduce()
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise UsageError("unknown strategy %r; choose one of: %s" % (name, ", ".join(STRATEGIES)))
+
+
+def _patch_keras_multi_worker_reduce():
+    """Keras 3.15 averages each step's metric values over the workers with
+    `strategy.reduce("MEAN", v, axis=0)`, which fails for the 0-d values every
+    metric returns ("Invalid reduction dimension 0 for input with 0
+    dimensions"), so a multi-worker `fit` never ran. 0-d values are reduced
+    with axis=None here (the mean over the replicas); everything else goes to
+    Keras' own function. Only for --strategy multi_worker; keras is pinned.
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as keras_trainer
+    from keras.src import tree
+
+    original = getattr(keras_trainer.reduce_per_replica, "__wrapped__", keras_trainer.reduce_per_replica)
+
+    def reduce_per_replica(values, strategy, reduction):
+        if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or reduction not in ("auto", "mean"):
+            return original(values, strategy, reduction)
+
+        def one(v):
+            local = strategy.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues) \
+                else v
+            if getattr(local, "shape", None) is not None and local.shape.rank == 0:
+                return strategy.reduce("MEAN", v, axis=None)
+            return original(v, strategy, reduction)
+
+        return tree.map_structure(one, values)
+
+    reduce_per_replica.__wrapped__ = original
+    keras_trainer.reduce_per_replica = reduce_per_replica
 
 
 def is_chief(strategy):

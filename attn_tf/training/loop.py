@@ -170,6 +170,13 @@ def train(config, strategy=None, log=print, write_results=True):
         total_steps = min(total_steps, int(config["max_steps"]))
     with strategy.scope():
         model, train_model = task.build(config, total_steps)
+        if config["strategy"] == "multi_worker" and hasattr(train_model, "_maybe_symbolic_build"):
+            # Keras 3.15's distributed fit/evaluate first average the first batch over the
+            # replicas (strategy.reduce of the (x, y) tuple), which MultiWorkerMirroredStrategy
+            # cannot do, to build the metrics; build them here from one local batch instead and
+            # skip that step (private Keras API: keras is pinned in setup.cfg).
+            train_model._symbolic_build(data_batch=next(iter(task.epoch_dataset(0))))
+            train_model._maybe_symbolic_build = lambda *args, **kwargs: None
         if state is not None:
             cb.restore(train_model, run, state)
 
