@@ -294,8 +294,10 @@ export class MatrixView {
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, this.overlay.width, this.overlay.height);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    for (const l of this.rowLabels) l.classList.remove("hot");
-    for (const l of this.colLabels) l.classList.remove("hot");
+    // Only the labels lit by the last hover are unlit (not all 2 x T of them:
+    // at 512 tokens that loop was most of a mousemove).
+    for (const l of this.hotLabels || []) l.classList.remove("hot");
+    this.hotLabels = [];
     if (i < 0) return;
     const cs = this.cs;
     const { Q, K } = this.spec;
@@ -306,8 +308,8 @@ export class MatrixView {
     ctx.strokeStyle = "#ff3d00";
     ctx.lineWidth = 2;
     ctx.strokeRect(j * cs + 1, i * cs + 1, cs - 2, cs - 2);
-    this.rowLabels[i].classList.add("hot");
-    this.colLabels[j].classList.add("hot");
+    this.hotLabels = [this.rowLabels[i], this.colLabels[j]];
+    for (const l of this.hotLabels) l.classList.add("hot");
   }
 
   /** Simulated hover (screenshots, tests): returns the tooltip lines. */
