@@ -18,11 +18,13 @@ import sys
 
 # Every op of the bilstm_attention and transformer exports: registered, with every attr the nodes
 # set, in TensorFlow 2.20.0 + tensorflow-text 2.20.0 (what TF Serving 2.20.0 links); the exports
-# also load and run there (tf.saved_model.load and the TF1 loader of saved_model_cli).
+# also load and run there (tf.saved_model.load and the TF1 loader of saved_model_cli). Re-checked
+# for the predict / serving_default / attention exports (LogicalNot: the tokenizer's whitespace
+# filter) on movie_reviews runs of both models, every signature run with both loaders.
 VERIFIED_WITH_TF_2_20 = frozenset("""
 AddV2 All ArgMax Assert AssignVariableOp BatchMatMulV2 BiasAdd BroadcastTo CaseFoldUTF8 Cast ConcatV2
 Const Cumsum DisableCopyOnRead Einsum EnsureShape Equal ExpandDims Fill GatherV2 HashTableV2 Identity
-If Less LessEqual LogicalAnd LogicalOr LookupTableFindV2 LookupTableImportV2 MatMul Max Maximum Mean
+If Less LessEqual LogicalAnd LogicalNot LogicalOr LookupTableFindV2 LookupTableImportV2 MatMul Max Maximum Mean
 MergeV2Checkpoints Minimum Mul Neg NoOp NotEqual Pack Placeholder Prod RaggedGather RaggedRange
 RaggedTensorToTensor Range ReadVariableOp RealDiv Relu Reshape RestoreV2 ReverseV2 Rsqrt SaveV2 Select
 SelectV2 Shape ShardedFilename Sigmoid Softmax Split SquaredDifference Squeeze StatefulPartitionedCall
