@@ -72,10 +72,7 @@ def bench_texts(run, n):
     """Texts of the run's own test split when it can be loaded, else sentences of vocabulary words."""
     from attn_tf.export.run import RunDir
 
-    try:
-        from attn_tf.data.run_data import load_classification_data as load_data
-    except ImportError:
-        from attn_tf.training.trainer import load_data
+    from attn_tf.data.run_data import load_classification_data as load_data
     try:
         texts = list(load_data(RunDir(run).config).test_texts)
     except Exception:  # noqa: BLE001 - the data may be gone; fall back to generated texts

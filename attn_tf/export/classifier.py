@@ -85,10 +85,10 @@ def class_names_of(run, class_names=None):
             raise ExportError("%s must be a JSON list of class names" % path)
         return [str(c) for c in names]
     from attn_tf.data import DataError
-    from attn_tf.training.trainer import load_data
+    from attn_tf.data.run_data import load_classification_data  # below export: imports point one way
 
     try:
-        return list(load_data(run.config).class_names)
+        return list(load_classification_data(run.config).class_names)
     except (DataError, KeyError, OSError) as e:
         raise ExportError(
             "cannot find the class names of %s: config.json has no \"class_names\", there is no %s, and "
