@@ -88,7 +88,7 @@ TEST_FRACTION = 0.1
 # de_en: dictionary word/phrase pairs added to the training split (a seeded
 # sample; 0 = sentences only); see _load_de_en and the module docstring.
 DE_EN_PHRASES = 100_000
-DE_EN_TOKENIZER = "unicode_script"
+DE_EN_TOKENIZER = "wordpiece"
 _PARSED_FORMAT = 1
 
 

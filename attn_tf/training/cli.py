@@ -69,14 +69,14 @@ def build_parser():
     p.add_argument("--text-column", default="text", help="text column of --data (default: text)")
     p.add_argument("--label-column", default="label", help="label column of --data (default: label)")
     p.add_argument("--epochs", type=_positive_int, default=None,
-                   help="training epochs (default: 4 bilstm_attention (r8: 8), 8 transformer, 10 seq2seq; 20 seq2seq_gru "
-                        "on word-level pairs: de_en, --data)")
+                   help="training epochs (default: 4 bilstm_attention (r8: 8), 8 transformer, 10 seq2seq; seq2seq_gru "
+                        "2 on de_en, 20 on --data pairs)")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="global batch size (default: 64)")
     p.add_argument("--max-steps", type=_positive_int, default=None,
                    help="stop after this many optimizer steps in total (default: no limit)")
     p.add_argument("--learning-rate", type=_positive_float, default=None,
                    help="Adam learning rate (default: 2e-3 bilstm_attention and seq2seq_gru, 1e-3 transformer "
-                        "and seq2seq_transformer; 5e-4 seq2seq_gru on de_en or --data pairs)")
+                        "and seq2seq_transformer; seq2seq_gru: 1e-3 on de_en, 5e-4 on --data pairs)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--logdir", default="runs", help="parent directory of run directories (default: runs)")
     p.add_argument("--run-name", default=None,

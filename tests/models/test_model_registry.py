@@ -24,11 +24,12 @@ def test_cli_choices_and_defaults_come_from_the_registry():
         args = cli.parse_args(["--model", name])
         want = spec.training_defaults({"dataset": args.dataset})
         assert (args.epochs, args.learning_rate) == (want["epochs"], want["learning_rate"])
-    # per-dataset defaults: r8 BiLSTM 8 epochs; word-level seq2seq_gru (de_en, --data) 20 epochs at 5e-4
+    # per-dataset defaults: r8 BiLSTM 8 epochs; word-level seq2seq_gru (--data) 20 epochs at 5e-4,
+    # de_en (sentences + dictionary phrases, subwords) 2 epochs at 1e-3
     assert cli.parse_args(["--dataset", "r8"]).epochs == 8
-    for extra in (["--dataset", "de_en"], ["--data", "pairs.tsv"]):
+    for extra, want in ((["--dataset", "de_en"], (2, 1e-3)), (["--data", "pairs.tsv"], (20, 5e-4))):
         args = cli.parse_args(["--model", "seq2seq_gru", *extra])
-        assert (args.epochs, args.learning_rate) == (20, 5e-4)
+        assert (args.epochs, args.learning_rate) == want
 
 
 def test_unknown_model_lists_the_registered_ones():
