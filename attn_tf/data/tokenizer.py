@@ -321,9 +321,9 @@ class TextVectorizer(tf.Module):
 def _drop_whitespace_tokens(tokens: tf.RaggedTensor) -> tf.RaggedTensor:
     """Removes the all-whitespace tokens of ``[B, (tokens)]``.
 
-    Built from StaticRegexFullMatch, Where, GatherV2, Cast, Cumsum and ConcatV2
-    only: ops the exported serving graph already uses and that TF Serving 2.20
-    has (attn_tf/export/graph_ops.py), unlike ``tf.ragged.boolean_mask``.
+    Built from StaticRegexFullMatch, LogicalNot, Where, GatherV2, Cast, Cumsum
+    and ConcatV2 only: ops TF Serving 2.20 has (checked, attn_tf/export/graph_ops.py),
+    unlike those of ``tf.ragged.boolean_mask``.
     """
     values = tokens.flat_values
     keep = tf.logical_not(tf.strings.regex_full_match(values, r"\s+"))
