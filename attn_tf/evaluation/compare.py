@@ -28,7 +28,7 @@ ROWS = (
     ("AOPC sufficiency: attention (lower is better)", "faithfulness/aopc_sufficiency_attention", 3),
     ("AOPC sufficiency: random", "faithfulness/aopc_sufficiency_random", 3),
     ("attention entropy / uniform entropy", "attention_entropy_ratio", 3),
-    ("permutation: median |dp|", "faithfulness/permutation_median_delta", 4),
+    ("permutation: median \\|dp\\|", "faithfulness/permutation_median_delta", 4),
     ("uniform attention: accuracy gap", "faithfulness/uniform_accuracy_gap", 3),
     ("adversarial attention: max JSD", "faithfulness/adversarial_max_jsd", 3),
     ("DeepWordBug: accuracy under attack", "robustness/deepwordbug_accuracy_under_attack", 3),
