@@ -12,5 +12,6 @@ Modules (one job each):
   stability    attention stability under perturbation, seed floor, sensitivity
   runner       loads a run and runs the sections
   report       report.json, report.md, plots, TensorBoard summaries
+  compare      several evaluations side by side (--compare RUN_A RUN_B ...)
 CLI: python -m attn_tf.evaluate RUN_DIR (see attn_tf/evaluate.py).
 """
