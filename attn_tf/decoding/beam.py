@@ -16,7 +16,8 @@ import tensorflow as tf
 from attn_tf.data.seq2seq_vocab import END_ID, PAD_ID, START_ID
 from attn_tf.decoding.greedy import _stack_bt, at_least_one_column
 
-_NEG = -1e9
+# Score of an impossible continuation (finished beams, beams 2..K at step 0).
+NEG_SCORE = -1e9
 
 
 def _gather_beams(x, parent, batch, beam):
@@ -25,6 +26,47 @@ def _gather_beams(x, parent, batch, beam):
     x = tf.reshape(x, tf.concat([[batch, beam], shape[1:]], 0))
     x = tf.gather(x, parent, batch_dims=1)
     return tf.reshape(x, shape)
+
+
+def tile_encoding(enc, k):
+    """The encoder outputs repeated for k hypotheses per row; a "shared" entry (weights) is not tiled."""
+    shared = enc.get("shared") if isinstance(enc, dict) else None
+    if shared is not None:
+        enc = {key: value for key, value in enc.items() if key != "shared"}
+    enc = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), enc)
+    if shared is not None:
+        enc["shared"] = shared  # batch-independent (weights): not tiled
+    return enc
+
+
+def beam_step(logits, attention, state, finished, scores, lengths, batch, k, pad_id, end_id):
+    """One step of the search over `batch` rows of `k` hypotheses.
+
+    logits [B*K, V] and attention [B*K, S] of the step, the decoder state, and
+    finished / scores / lengths [B, K] of the hypotheses so far -> the k best
+    continuations of each row: (token [B, K], parent [B, K], state reordered
+    by parent, finished, scores, lengths, attention [B, K, S] of the parents'
+    step, zero for hypotheses already finished). A finished hypothesis
+    continues with [PAD] at no cost.
+    """
+    logp = tf.nn.log_softmax(tf.cast(logits, tf.float32))
+    vocab = tf.shape(logp)[-1]
+    logp = tf.reshape(logp, [batch, k, vocab])
+    pad_only = tf.where(tf.equal(tf.range(vocab), pad_id), 0.0, NEG_SCORE)
+    logp = tf.where(finished[:, :, None], pad_only[None, None, :], logp)
+    candidates = tf.reshape(scores[:, :, None] + logp, [batch, k * vocab])
+    top_scores, top_index = tf.math.top_k(candidates, k=k)
+    parent = top_index // vocab
+    token = top_index % vocab
+    was_finished = tf.gather(finished, parent, batch_dims=1)
+    token = tf.where(was_finished, pad_id, token)
+    lengths = tf.gather(lengths, parent, batch_dims=1) + tf.where(was_finished, 0, 1)
+    attention = tf.reshape(tf.cast(attention, tf.float32), [batch, k, tf.shape(attention)[-1]])
+    attention = tf.gather(attention, parent, batch_dims=1)
+    attention = tf.where(was_finished[:, :, None], 0.0, attention)
+    state = tf.nest.map_structure(lambda x: _gather_beams(x, parent, batch, k), state)
+    finished = tf.logical_or(was_finished, tf.equal(token, end_id))
+    return token, parent, state, finished, top_scores, lengths, attention
 
 
 def beam_search(model, source_ids, max_length, beam_size=4, length_penalty=0.6,
@@ -36,13 +78,7 @@ def beam_search(model, source_ids, max_length, beam_size=4, length_penalty=0.6,
     source_ids = at_least_one_column(tf.cast(tf.convert_to_tensor(source_ids), tf.int32))
     batch, src_len = tf.shape(source_ids)[0], tf.shape(source_ids)[1]
     source_lengths = tf.reduce_sum(tf.cast(tf.not_equal(source_ids, pad_id), tf.int32), axis=1)
-    enc = model.encode(source_ids, training=False)
-    shared = enc.get("shared") if isinstance(enc, dict) else None
-    if shared is not None:
-        enc = {key: value for key, value in enc.items() if key != "shared"}
-    enc = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), enc)
-    if shared is not None:
-        enc["shared"] = shared  # batch-independent (weights): not tiled
+    enc = tile_encoding(model.encode(source_ids, training=False), k)
     state = model.initial_state(enc)
     max_length = tf.cast(max_length, tf.int32)
 
@@ -51,30 +87,15 @@ def beam_search(model, source_ids, max_length, beam_size=4, length_penalty=0.6,
 
     def body(t, tokens, state, finished, scores, lengths, tok_ta, parent_ta, att_ta):
         logits, state, attention = model.decode_step(tokens, state, enc, t)
-        logp = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        vocab = tf.shape(logp)[-1]
-        logp = tf.reshape(logp, [batch, k, vocab])
-        pad_only = tf.where(tf.equal(tf.range(vocab), pad_id), 0.0, _NEG)
-        logp = tf.where(finished[:, :, None], pad_only[None, None, :], logp)
-        candidates = tf.reshape(scores[:, :, None] + logp, [batch, k * vocab])
-        top_scores, top_index = tf.math.top_k(candidates, k=k)
-        parent = top_index // vocab
-        token = top_index % vocab
-        was_finished = tf.gather(finished, parent, batch_dims=1)
-        token = tf.where(was_finished, pad_id, token)
-        lengths = tf.gather(lengths, parent, batch_dims=1) + tf.where(was_finished, 0, 1)
-        attention = tf.reshape(tf.cast(attention, tf.float32), [batch, k, -1])
-        attention = tf.gather(attention, parent, batch_dims=1)
-        attention = tf.where(was_finished[:, :, None], 0.0, attention)
-        state = tf.nest.map_structure(lambda x: _gather_beams(x, parent, batch, k), state)
-        finished = tf.logical_or(was_finished, tf.equal(token, end_id))
+        token, parent, state, finished, top_scores, lengths, attention = beam_step(
+            logits, attention, state, finished, scores, lengths, batch, k, pad_id, end_id)
         tok_ta = tok_ta.write(t, token)
         parent_ta = parent_ta.write(t, parent)
         att_ta = att_ta.write(t, attention)
         return t + 1, tf.reshape(token, [-1]), state, finished, top_scores, lengths, tok_ta, parent_ta, att_ta
 
     empty = tf.equal(source_lengths, 0)
-    first_beam_only = tf.concat([[0.0], tf.fill([k - 1], _NEG)], 0)
+    first_beam_only = tf.concat([[0.0], tf.fill([k - 1], NEG_SCORE)], 0)
     loop_vars = (
         tf.constant(0, tf.int32),
         tf.fill([batch * k], tf.constant(start_id, tf.int32)),

@@ -31,9 +31,9 @@ import weakref
 import tensorflow as tf
 
 from attn_tf.data.seq2seq_vocab import END_ID, PAD_ID, START_ID
+from attn_tf.decoding.beam import NEG_SCORE, beam_step, tile_encoding
 
 SOURCE_BUCKET = 8
-_NEG = -1e9
 _CACHE = weakref.WeakKeyDictionary()
 
 
@@ -78,24 +78,13 @@ def _greedy_core(model, source_ids, max_length, start_id, end_id, pad_id):
             "lengths": lengths, "scores": scores, "steps": steps}
 
 
-def _gather_beams(x, parent, batch, beam):
-    shape = tf.shape(x)
-    x = tf.reshape(x, tf.concat([[batch, beam], shape[1:]], 0))
-    return tf.reshape(tf.gather(x, parent, batch_dims=1), shape)
-
-
 def _beam_core(model, source_ids, max_length, beam_size, length_penalty, start_id, end_id, pad_id):
     """The search of `attn_tf.decoding.beam.beam_search` with static shapes (see there)."""
     k = beam_size
     static_batch, static_len = source_ids.shape  # static under XLA: the element shapes of unwritten steps
     batch = tf.shape(source_ids)[0]
-    src_len = tf.shape(source_ids)[1]
     source_lengths = tf.reduce_sum(tf.cast(tf.not_equal(source_ids, pad_id), tf.int32), axis=1)
-    enc = model.encode(source_ids, training=False)
-    shared = enc.pop("shared", None) if isinstance(enc, dict) else None
-    enc = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), enc)
-    if shared is not None:
-        enc["shared"] = shared
+    enc = tile_encoding(model.encode(source_ids, training=False), k)
     state = model.initial_state(enc)
 
     def cond(t, tokens, state, finished, scores, lengths, tok_ta, parent_ta, att_ta):
@@ -103,27 +92,13 @@ def _beam_core(model, source_ids, max_length, beam_size, length_penalty, start_i
 
     def body(t, tokens, state, finished, scores, lengths, tok_ta, parent_ta, att_ta):
         logits, state, attention = model.decode_step(tokens, state, enc, t)
-        logp = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        vocab = tf.shape(logp)[-1]
-        logp = tf.reshape(logp, [batch, k, vocab])
-        pad_only = tf.where(tf.equal(tf.range(vocab), pad_id), 0.0, _NEG)
-        logp = tf.where(finished[:, :, None], pad_only[None, None, :], logp)
-        top_scores, top_index = tf.math.top_k(tf.reshape(scores[:, :, None] + logp, [batch, k * vocab]), k=k)
-        parent = top_index // vocab
-        token = top_index % vocab
-        was_finished = tf.gather(finished, parent, batch_dims=1)
-        token = tf.where(was_finished, pad_id, token)
-        lengths = tf.gather(lengths, parent, batch_dims=1) + tf.where(was_finished, 0, 1)
-        attention = tf.gather(tf.reshape(tf.cast(attention, tf.float32), [batch, k, src_len]), parent,
-                              batch_dims=1)
-        attention = tf.where(was_finished[:, :, None], 0.0, attention)
-        state = tf.nest.map_structure(lambda x: _gather_beams(x, parent, batch, k), state)
-        finished = tf.logical_or(was_finished, tf.equal(token, end_id))
+        token, parent, state, finished, top_scores, lengths, attention = beam_step(
+            logits, attention, state, finished, scores, lengths, batch, k, pad_id, end_id)
         return (t + 1, tf.reshape(token, [-1]), state, finished, top_scores, lengths,
                 tok_ta.write(t, token), parent_ta.write(t, parent), att_ta.write(t, attention))
 
     empty = tf.equal(source_lengths, 0)
-    first_beam_only = tf.concat([[0.0], tf.fill([k - 1], _NEG)], 0)
+    first_beam_only = tf.concat([[0.0], tf.fill([k - 1], NEG_SCORE)], 0)
     steps, _, _, _, scores, lengths, tok_ta, parent_ta, att_ta = tf.while_loop(cond, body, (
         tf.constant(0, tf.int32), tf.fill([batch * k], tf.constant(start_id, tf.int32)), state,
         tf.tile(empty[:, None], [1, k]), tf.tile(first_beam_only[None, :], [batch, 1]),
