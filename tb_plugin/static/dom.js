@@ -146,3 +146,33 @@ export function slug(s) {
 export function nextFrame() {
   return new Promise((resolve) => requestAnimationFrame(() => resolve()));
 }
+
+/**
+ * A white figure canvas of w x h CSS pixels drawn at 2x (crisp when the PNG is
+ * zoomed), with `title` in bold at (x, y). Returns {canvas, ctx}; ctx is left
+ * scaled, with the title's fill colour, font and top baseline, which the
+ * figure exporters of every view build on.
+ */
+export function figureCanvas(w, h, title, x = 8, y = 8) {
+  const canvas = document.createElement("canvas");
+  canvas.width = w * 2;
+  canvas.height = h * 2;
+  const ctx = canvas.getContext("2d");
+  ctx.scale(2, 2);
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, w, h);
+  ctx.fillStyle = "#222";
+  ctx.font = "bold 13px sans-serif";
+  ctx.textBaseline = "top";
+  ctx.fillText(title || "", x, y);
+  return { canvas, ctx };
+}
+
+/**
+ * The head row of a view's panel: its title (a string, or a node when it needs
+ * an id) followed by the panel's controls.
+ */
+export function panelHead(title, ...controls) {
+  const titleNode = typeof title === "string" ? el("span", { class: "panel-title" }, title) : title;
+  return el("div", { class: "panel-head" }, titleNode, ...controls);
+}

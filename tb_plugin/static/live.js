@@ -6,7 +6,7 @@
 // command that logs the text permanently.
 // Everything typed is user data: it reaches the page only as text nodes.
 
-import { el, replaceChildren, select, setOptions, labelled, fmt, fmtSigned } from "./dom.js";
+import { el, replaceChildren, select, setOptions, labelled, fmt, fmtSigned, panelHead } from "./dom.js";
 
 async function postJSON(route, body) {
   const r = await fetch("./" + route, {
@@ -96,7 +96,7 @@ export class LivePanel {
     this.node = el(
       "div",
       { class: "panel live-panel", id: "live-panel", hidden: true },
-      el("div", { class: "panel-head" }, el("span", { class: "panel-title" }, "Your text"), labelled("Model (runs with an exported model)", this.runSel), this.missing),
+      panelHead("Your text", labelled("Model (runs with an exported model)", this.runSel), this.missing),
       el("div", { class: "live-row" }, this.text),
       this.editedRow,
       el("div", { class: "live-row" }, this.runBtn, this.compareBtn, this.keepBtn, this.exitBtn, this.lineCtl),

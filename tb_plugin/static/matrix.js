@@ -1,7 +1,7 @@
 // Attention matrices: head selection/aggregation, canvas heatmaps (small
 // multiples and a labelled, hoverable large view) and their PNG/SVG figures.
 
-import { el, replaceChildren, sizeCanvas, fmt, showToken, tooltip, hideTooltip } from "./dom.js";
+import { el, replaceChildren, sizeCanvas, fmt, showToken, tooltip, hideTooltip, figureCanvas } from "./dom.js";
 import { lutColor, cssColor, legend } from "./colors.js";
 
 const aggCache = new WeakMap();
@@ -68,38 +68,10 @@ export function exact(v) {
   return v.toFixed(6);
 }
 
-/** An offscreen canvas of K x Q pixels holding the colour-mapped matrix. */
-export function matrixImage(m, Q, K, lut, vmin, vmax) {
-  const off = document.createElement("canvas");
-  off.width = Math.max(1, K);
-  off.height = Math.max(1, Q);
-  const ctx = off.getContext("2d");
-  const img = ctx.createImageData(off.width, off.height);
-  const px = img.data;
-  const span = vmax - vmin || 1;
-  for (let i = 0; i < Q * K; i++) {
-    let t = (m[i] - vmin) / span;
-    t = t < 0 ? 0 : t > 1 ? 1 : t;
-    const li = Math.round(t * 255) * 3;
-    const o = i * 4;
-    px[o] = lut[li];
-    px[o + 1] = lut[li + 1];
-    px[o + 2] = lut[li + 2];
-    px[o + 3] = 255;
-  }
-  ctx.putImageData(img, 0, 0);
-  return off;
-}
-
-/**
- * Paints matrix `m` into `canvas` with one canvas pixel per cell, shown at
- * CSS size w x h (the canvas needs `image-rendering: pixelated`).
- */
-export function paintCells(canvas, m, Q, K, w, h, lut, vmin, vmax) {
+/** Sizes `canvas` to K x Q pixels and fills one pixel per cell with the colour-mapped matrix; returns its context. */
+function fillCells(canvas, m, Q, K, lut, vmin, vmax) {
   canvas.width = Math.max(1, K);
   canvas.height = Math.max(1, Q);
-  canvas.style.width = w + "px";
-  canvas.style.height = h + "px";
   const ctx = canvas.getContext("2d");
   const img = ctx.createImageData(canvas.width, canvas.height);
   const px = img.data;
@@ -116,6 +88,23 @@ export function paintCells(canvas, m, Q, K, w, h, lut, vmin, vmax) {
   }
   ctx.putImageData(img, 0, 0);
   return ctx;
+}
+
+/** An offscreen canvas of K x Q pixels holding the colour-mapped matrix. */
+export function matrixImage(m, Q, K, lut, vmin, vmax) {
+  const off = document.createElement("canvas");
+  fillCells(off, m, Q, K, lut, vmin, vmax);
+  return off;
+}
+
+/**
+ * Paints matrix `m` into `canvas` with one canvas pixel per cell, shown at
+ * CSS size w x h (the canvas needs `image-rendering: pixelated`).
+ */
+export function paintCells(canvas, m, Q, K, w, h, lut, vmin, vmax) {
+  canvas.style.width = w + "px";
+  canvas.style.height = h + "px";
+  return fillCells(canvas, m, Q, K, lut, vmin, vmax);
 }
 
 /** Draws matrix `m` into `canvas` at CSS size w x h, nearest-neighbour. */
@@ -356,18 +345,7 @@ export function matrixFigure(spec, title) {
   const top = 130;
   const w = left + K * cs + 30;
   const h = top + Q * cs + 80;
-  const canvas = document.createElement("canvas");
-  const scale = 2;
-  canvas.width = w * scale;
-  canvas.height = h * scale;
-  const ctx = canvas.getContext("2d");
-  ctx.scale(scale, scale);
-  ctx.fillStyle = "#fff";
-  ctx.fillRect(0, 0, w, h);
-  ctx.fillStyle = "#222";
-  ctx.font = "bold 13px sans-serif";
-  ctx.textBaseline = "top";
-  ctx.fillText(title || "", 8, 8);
+  const { canvas, ctx } = figureCanvas(w, h, title);
   ctx.font = "11px sans-serif";
   ctx.fillStyle = "#555";
   ctx.fillText((spec.rowTitle || "query (attending from)") + " \u2193   " + (spec.colTitle || "key (attended to)") + " \u2192", 8, 26);

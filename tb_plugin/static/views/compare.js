@@ -5,7 +5,7 @@
 // the same token at its aligned position; inserted, deleted or replaced
 // tokens have no partner and get no difference.
 
-import { el, replaceChildren, select, labelled, fmt, fmtSigned, showToken, tooltip, hideTooltip } from "../dom.js";
+import { el, replaceChildren, select, labelled, fmt, fmtSigned, showToken, tooltip, hideTooltip, panelHead } from "../dom.js";
 import { COLORMAPS, lutColor, cssColor, inkOn, legend } from "../colors.js";
 import { headMatrix, headLabel, maxOf, absMaxOf, exact, MatrixView } from "../matrix.js";
 
@@ -65,7 +65,7 @@ export class CompareView {
     this.node = el(
       "div",
       { class: "view compare" },
-      el("div", { class: "panel" }, el("div", { class: "panel-head" }, el("span", { class: "panel-title" }, "Compare a text and its edited copy"), labelled("Head", this.headSel), el("span", { class: "muted small" }, "tokens are aligned with difflib.SequenceMatcher on the two token sequences; only aligned tokens get a difference")), this.msg, this.body)
+      el("div", { class: "panel" }, panelHead("Compare a text and its edited copy", labelled("Head", this.headSel), el("span", { class: "muted small" }, "tokens are aligned with difflib.SequenceMatcher on the two token sequences; only aligned tokens get a difference")), this.msg, this.body)
     );
     this.spec = null;
   }

@@ -2,7 +2,7 @@
 // (rows, attending from) x source tokens (columns, attended to), per head or
 // aggregated, with thumbnails of every head.
 
-import { el, replaceChildren, select, labelled, tooltip, hideTooltip, fmt } from "../dom.js";
+import { el, replaceChildren, select, labelled, tooltip, hideTooltip, fmt, panelHead } from "../dom.js";
 import { headMatrix, headLabel, drawHeatmap, MatrixView, matrixSVG, matrixCSV, matrixJSON, exact, maxOf } from "../matrix.js";
 import { vmaxFor, relativeEntropy } from "./heatmaps.js";
 
@@ -29,13 +29,7 @@ export class CrossView {
       el(
         "div",
         { class: "panel" },
-        el(
-          "div",
-          { class: "panel-head" },
-          el("span", { class: "panel-title" }, "Cross-attention alignment"),
-          labelled("Layer", this.layerSel),
-          labelled("Head", this.headSel)
-        ),
+        panelHead("Cross-attention alignment", labelled("Layer", this.layerSel), labelled("Head", this.headSel)),
         el("div", { class: "muted small" }, "Rows: target tokens (decoder queries, attending from). Columns: source tokens (encoder keys, attended to)."),
         this.msg,
         this.body

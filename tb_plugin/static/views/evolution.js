@@ -2,7 +2,7 @@
 // line charts, and the difference between two steps of one layer as a
 // diverging heatmap computed here from two /layer answers.
 
-import { el, replaceChildren, select, labelled, sizeCanvas, tooltip, hideTooltip, fmt, fmtSigned } from "../dom.js";
+import { el, replaceChildren, select, labelled, sizeCanvas, tooltip, hideTooltip, fmt, fmtSigned, figureCanvas, panelHead } from "../dom.js";
 import { COLORMAPS, headColor } from "../colors.js";
 import { headMatrix, headLabel, absMaxOf, MatrixView, matrixSVG, matrixJSON, exact, csvCell } from "../matrix.js";
 import { stack } from "./heatmaps.js";
@@ -167,14 +167,7 @@ export class EvolutionView {
       el(
         "div",
         { class: "panel" },
-        el(
-          "div",
-          { class: "panel-head" },
-          el("span", { class: "panel-title" }, "Difference between two steps (B \u2212 A) of the selected layer"),
-          labelled("A", this.aSel),
-          labelled("B", this.bSel),
-          labelled("Head", this.hSel)
-        ),
+        panelHead("Difference between two steps (B \u2212 A) of the selected layer", labelled("A", this.aSel), labelled("B", this.bSel), labelled("Head", this.hSel)),
         this.diffMsg,
         this.diff.node
       )
@@ -301,17 +294,7 @@ export class EvolutionView {
     const left = 130;
     const w = left + STATS.length * (CW + 6);
     const h = 30 + nLayers * (CH + 6);
-    const canvas = document.createElement("canvas");
-    canvas.width = w * 2;
-    canvas.height = h * 2;
-    const ctx = canvas.getContext("2d");
-    ctx.scale(2, 2);
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, w, h);
-    ctx.fillStyle = "#222";
-    ctx.font = "bold 13px sans-serif";
-    ctx.textBaseline = "top";
-    ctx.fillText(`${this.app.state.tag}: per-head attention statistics over steps`, 8, 8);
+    const { canvas, ctx } = figureCanvas(w, h, `${this.app.state.tag}: per-head attention statistics over steps`);
     for (let l = 0; l < nLayers; l++) {
       const y = 30 + l * (CH + 6);
       ctx.fillStyle = "#222";

@@ -3,7 +3,7 @@
 // the strongest incoming edges), the contributions flowing into a chosen
 // output position, and the server's rollout and max-flow scores as bars.
 
-import { el, replaceChildren, select, labelled, sizeCanvas, tooltip, hideTooltip, showToken, fmt } from "../dom.js";
+import { el, replaceChildren, select, labelled, sizeCanvas, tooltip, hideTooltip, showToken, fmt, figureCanvas } from "../dom.js";
 import { exact, csvCell } from "../matrix.js";
 
 /**
@@ -418,17 +418,7 @@ export class FlowsView {
     const top = 50;
     const w = labelW * 2 + this.w + 20;
     const h = top + this.h + 10;
-    const canvas = document.createElement("canvas");
-    canvas.width = w * 2;
-    canvas.height = h * 2;
-    const ctx = canvas.getContext("2d");
-    ctx.scale(2, 2);
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, w, h);
-    ctx.fillStyle = "#222";
-    ctx.font = "bold 13px sans-serif";
-    ctx.textBaseline = "top";
-    ctx.fillText(`${this.app.state.tag} \u00b7 step ${this.app.step} \u00b7 flow into position ${this.position} \u00b7 heads fused by ${this.fusion}`, 8, 8);
+    const { canvas, ctx } = figureCanvas(w, h, `${this.app.state.tag} \u00b7 step ${this.app.step} \u00b7 flow into position ${this.position} \u00b7 heads fused by ${this.fusion}`);
     const x0 = labelW + 10;
     ctx.font = "10px sans-serif";
     const names = ["input"].concat(this.header.layers.map((l) => l.name));

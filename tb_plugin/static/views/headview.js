@@ -3,7 +3,7 @@
 // strongest keys of each query are drawn (top-k pruning), so 512 tokens x 12
 // heads stay at a few tens of thousands of canvas lines.
 
-import { el, replaceChildren, labelled, sizeCanvas, tooltip, hideTooltip, showToken } from "../dom.js";
+import { el, replaceChildren, labelled, sizeCanvas, tooltip, hideTooltip, showToken, figureCanvas, panelHead } from "../dom.js";
 import { headColor, headRgb } from "../colors.js";
 import { exact, csvCell } from "../matrix.js";
 
@@ -90,9 +90,7 @@ export class HeadView {
       el(
         "div",
         { class: "panel" },
-        el(
-          "div",
-          { class: "panel-head" },
+        panelHead(
           el("span", { class: "panel-title", id: "hv-title" }, "Head view"),
           labelled("Top-k keys per query", this.kInput, "Keep only the k strongest keys of each query"),
           el("span", { class: "ctl-label" }, "Heads"),
@@ -325,17 +323,7 @@ export class HeadView {
     const top = 40;
     const w = labelW * 2 + this.width + pad * 4;
     const h = top + this.height + pad;
-    const canvas = document.createElement("canvas");
-    canvas.width = w * 2;
-    canvas.height = h * 2;
-    const ctx = canvas.getContext("2d");
-    ctx.scale(2, 2);
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, w, h);
-    ctx.fillStyle = "#222";
-    ctx.font = "bold 13px sans-serif";
-    ctx.textBaseline = "top";
-    ctx.fillText(`${this.desc.name} \u00b7 step ${this.app.step} \u00b7 heads ${Array.from(this.active).sort((a, b) => a - b).join(",")} \u00b7 top-${this.k}`, pad, 8);
+    const { canvas, ctx } = figureCanvas(w, h, `${this.desc.name} \u00b7 step ${this.app.step} \u00b7 heads ${Array.from(this.active).sort((a, b) => a - b).join(",")} \u00b7 top-${this.k}`, pad);
     ctx.font = "11px sans-serif";
     ctx.fillStyle = "#555";
     ctx.fillText("queries (attending from)", pad, 24);

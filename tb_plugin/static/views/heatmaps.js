@@ -1,7 +1,7 @@
 // Heatmaps: a layers x heads grid of small multiples for the chosen step, one
 // enlarged labelled matrix, and pooling layers as coloured text.
 
-import { el, replaceChildren, select, labelled, sizeCanvas, tooltip, hideTooltip, fmt, showToken } from "../dom.js";
+import { el, replaceChildren, select, labelled, sizeCanvas, tooltip, hideTooltip, fmt, showToken, figureCanvas, panelHead } from "../dom.js";
 import { COLORMAPS, lutColor, cssColor, inkOn, legend } from "../colors.js";
 import {
   headMatrix, headLabel, maxOf, drawHeatmap, matrixImage, MatrixView, matrixSVG, matrixCSV, matrixJSON, exact,
@@ -161,19 +161,13 @@ export class HeatmapsView {
     this.detailPanel = el(
       "div",
       { class: "panel detail", id: "hm-detail" },
-      el("div", { class: "panel-head" }, el("span", { class: "panel-title" }, "Selected matrix"), labelled("Head", this.headSel)),
+      panelHead("Selected matrix", labelled("Head", this.headSel)),
       this.detail.node
     );
     this.gridPanel = el(
       "div",
       { class: "panel" },
-      el(
-        "div",
-        { class: "panel-head" },
-        el("span", { class: "panel-title" }, "Layers \u00d7 heads"),
-        labelled("Aggregate column", this.aggSel),
-        el("span", { class: "muted small" }, "click a matrix to enlarge it; rows = queries (attending from), columns = keys (attended to)")
-      ),
+      panelHead("Layers \u00d7 heads", labelled("Aggregate column", this.aggSel), el("span", { class: "muted small" }, "click a matrix to enlarge it; rows = queries (attending from), columns = keys (attended to)")),
       this.grid
     );
     this.node = el("div", { class: "view heatmaps" }, this.pooling, el("div", { class: "hm-layout" }, this.gridPanel, this.detailPanel));
@@ -299,17 +293,7 @@ export class HeatmapsView {
     const top = 40;
     const w = left + (maxH + 1) * (size + gap) + 10;
     const h = top + idx.length * (size + gap + 12) + 10;
-    const canvas = document.createElement("canvas");
-    canvas.width = w * 2;
-    canvas.height = h * 2;
-    const ctx = canvas.getContext("2d");
-    ctx.scale(2, 2);
-    ctx.fillStyle = "#fff";
-    ctx.fillRect(0, 0, w, h);
-    ctx.fillStyle = "#222";
-    ctx.font = "bold 13px sans-serif";
-    ctx.textBaseline = "top";
-    ctx.fillText(`${app.state.tag} \u00b7 step ${app.step} \u00b7 rows = queries (attending from), columns = keys (attended to)`, 8, 8);
+    const { canvas, ctx } = figureCanvas(w, h, `${app.state.tag} \u00b7 step ${app.step} \u00b7 rows = queries (attending from), columns = keys (attended to)`);
     ctx.font = "11px sans-serif";
     for (let c = 0; c <= maxH; c++) ctx.fillText(c < maxH ? "head " + c : app.state.agg, left + c * (size + gap), top - 14);
     idx.forEach((li, r) => {
@@ -389,8 +373,7 @@ export function poolingFigure(app, header, li, layer) {
   const vmax = app.state.scale === "unit" ? 1 : maxOf(w) || 1;
   const lut = app.lut;
   const width = 900;
-  const canvas = document.createElement("canvas");
-  const measure = canvas.getContext("2d");
+  const measure = document.createElement("canvas").getContext("2d");
   measure.font = "15px sans-serif";
   let x = 10;
   let y = 60;
@@ -406,16 +389,7 @@ export function poolingFigure(app, header, li, layer) {
     x += tw + 4;
   }
   const height = y + 40;
-  canvas.width = width * 2;
-  canvas.height = height * 2;
-  const ctx = canvas.getContext("2d");
-  ctx.scale(2, 2);
-  ctx.fillStyle = "#fff";
-  ctx.fillRect(0, 0, width, height);
-  ctx.fillStyle = "#222";
-  ctx.font = "bold 13px sans-serif";
-  ctx.textBaseline = "top";
-  ctx.fillText(`${desc.name} \u00b7 step ${app.step}`, 10, 10);
+  const { canvas, ctx } = figureCanvas(width, height, `${desc.name} \u00b7 step ${app.step}`, 10, 10);
   ctx.font = "12px sans-serif";
   const meta = [];
   if (header.label != null) meta.push("label: " + header.label);

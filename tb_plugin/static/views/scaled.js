@@ -12,7 +12,7 @@
 // Small steps keep the exact in-browser path of heatmaps.js (below
 // SCALED_ABOVE weights), as do typed texts (their layers are in memory).
 
-import { el, replaceChildren, sizeCanvas, tooltip, hideTooltip, fmt } from "../dom.js";
+import { el, replaceChildren, sizeCanvas, tooltip, hideTooltip, fmt, figureCanvas } from "../dom.js";
 import { headLabel, exact } from "../matrix.js";
 import { matrixSpec, poolingPanel, UNIFORM_AT } from "./heatmaps.js";
 
@@ -256,17 +256,7 @@ export function scaledGridFigure(view) {
   const top = 40;
   const w = left + (maxH + 1) * (size + gap) + 10;
   const h = top + idx.length * (size + gap + 12) + 10;
-  const canvas = document.createElement("canvas");
-  canvas.width = w * 2;
-  canvas.height = h * 2;
-  const ctx = canvas.getContext("2d");
-  ctx.scale(2, 2);
-  ctx.fillStyle = "#fff";
-  ctx.fillRect(0, 0, w, h);
-  ctx.fillStyle = "#222";
-  ctx.font = "bold 13px sans-serif";
-  ctx.textBaseline = "top";
-  ctx.fillText(`${app.state.tag} \u00b7 step ${app.step} \u00b7 rows = queries, columns = keys (thumbnails: block max)`, 8, 8);
+  const { canvas, ctx } = figureCanvas(w, h, `${app.state.tag} \u00b7 step ${app.step} \u00b7 rows = queries, columns = keys (thumbnails: block max)`);
   ctx.font = "11px sans-serif";
   for (let c = 0; c <= maxH; c++) ctx.fillText(c < maxH ? "head " + c : app.state.agg, left + c * (size + gap), top - 14);
   idx.forEach((li, r) => {
