@@ -30,7 +30,6 @@ row and a token count of 0.
 from __future__ import annotations
 
 import collections
-import json
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -38,9 +37,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from attn_tf import atomic
-
-from .errors import DataError
+from . import vectorizer_file
 
 __all__ = ["TextVectorizer", "PAD_TOKEN", "UNK_TOKEN", "PAD_ID", "UNK_ID", "TOKENIZERS"]
 
@@ -284,31 +281,12 @@ class TextVectorizer(tf.Module):
 
     def save(self, path) -> Path:
         """Write the config (vocabulary included) as JSON (atomically)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"format": _FILE_FORMAT, "version": _FILE_VERSION, "config": self.get_config()}
-        atomic.write_json(path, payload, ensure_ascii=False, indent=1)
-        return path
+        return vectorizer_file.save_config(path, _FILE_FORMAT, _FILE_VERSION, self.get_config())
 
     @classmethod
     def load(cls, path) -> "TextVectorizer":
         """Rebuild a vectorizer written by :meth:`save`; :class:`DataError` if unusable."""
-        path = Path(path)
-        try:
-            with open(path, "r", encoding="utf-8") as f:
-                payload = json.load(f)
-        except FileNotFoundError as e:
-            raise DataError(f"Vectorizer file {path} does not exist.") from e
-        except (OSError, ValueError) as e:
-            raise DataError(f"Vectorizer file {path} is unreadable or not JSON ({e}).") from e
-        if not isinstance(payload, dict) or payload.get("format") != _FILE_FORMAT:
-            raise DataError(f"{path} is not a TextVectorizer file (missing format {_FILE_FORMAT!r}).")
-        if payload.get("version") != _FILE_VERSION:
-            raise DataError(f"{path}: unsupported TextVectorizer file version {payload.get('version')!r}.")
-        try:
-            return cls.from_config(payload["config"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise DataError(f"{path}: invalid TextVectorizer config ({e}).") from e
+        return vectorizer_file.load_config(path, _FILE_FORMAT, _FILE_VERSION, cls.from_config)
 
     def __repr__(self) -> str:
         s = self._settings

@@ -26,9 +26,6 @@ token count of 0, which the serving signature answers with "no evidence".
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -36,8 +33,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from .cache import _umask_mode
-from .errors import DataError
+from . import vectorizer_file
 
 __all__ = ["WordPieceVectorizer", "merge_word_pieces", "word_spans"]
 
@@ -192,42 +188,12 @@ class WordPieceVectorizer(tf.Module):
 
     def save(self, path) -> Path:
         """Writes the config (the vocabulary included, so a run directory is self-contained) as JSON."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"format": _FILE_FORMAT, "version": _FILE_VERSION, "config": self.get_config()}
-        fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(payload, f, ensure_ascii=False)
-            os.chmod(tmp, _umask_mode())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        return path
+        return vectorizer_file.save_config(path, _FILE_FORMAT, _FILE_VERSION, self.get_config())
 
     @classmethod
     def load(cls, path) -> "WordPieceVectorizer":
-        """Rebuilds a vectorizer written by :meth:`save`; :class:`DataError` if unusable."""
-        path = Path(path)
-        try:
-            with open(path, "r", encoding="utf-8") as f:
-                payload = json.load(f)
-        except FileNotFoundError as e:
-            raise DataError(f"Vectorizer file {path} does not exist.") from e
-        except (OSError, ValueError) as e:
-            raise DataError(f"Vectorizer file {path} is unreadable or not JSON ({e}).") from e
-        if not isinstance(payload, dict) or payload.get("format") != _FILE_FORMAT:
-            raise DataError(f"{path} is not a WordPieceVectorizer file (missing format {_FILE_FORMAT!r}).")
-        if payload.get("version") != _FILE_VERSION:
-            raise DataError(f"{path}: unsupported WordPieceVectorizer file version {payload.get('version')!r}.")
-        try:
-            return cls.from_config(payload["config"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise DataError(f"{path}: invalid WordPieceVectorizer config ({e}).") from e
+        """Rebuild a vectorizer written by :meth:`save`; :class:`DataError` if unusable."""
+        return vectorizer_file.load_config(path, _FILE_FORMAT, _FILE_VERSION, cls.from_config)
 
     @staticmethod
     def is_file(path) -> bool:
