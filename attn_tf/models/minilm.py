@@ -28,6 +28,8 @@ from keras import layers, ops
 
 from attn_tf.layers import TransformerEncoder
 from attn_tf.layers.bert_embedding import BertEmbedding
+from attn_tf.models.eval_hooks import TransformerHooks
+from attn_tf.models.transformer import encode_and_classify, num_blocks
 
 PRESETS = ("minilm",)
 
@@ -147,10 +149,6 @@ def minilm_classifier(num_classes, max_length=128, preset="minilm", classifier_d
     return model
 
 
-def num_blocks(model):
-    return sum(1 for l in model.layers if l.name.startswith("encoder_block_"))
-
-
 def _assign(variable, value, what):
     value = np.asarray(value, dtype=np.float32)
     if tuple(variable.shape) != value.shape:
@@ -238,32 +236,11 @@ def forward(model, token_ids, attention_override=None, training=False, token_emb
       dict with "probabilities" [B, C] and "attention" [B, L, H, T, T]; only
       "probabilities" when return_attention is False.
     """
-    n = num_blocks(model)
-    overrides = attention_override if attention_override is not None else [None] * n
-    if len(overrides) != n:
-        raise ValueError("attention_override needs %d entries (one per block), got %d" % (n, len(overrides)))
     emb = model.get_layer("embedding")
     mask = emb.compute_mask(token_ids)
     x = emb(token_ids, token_embeddings=token_embeddings, training=training)
-    weights = []
-    for i in range(n):
-        block = model.get_layer("encoder_block_%d" % i)
-        override = overrides[i]
-        if not return_attention and override is None and not hold_attention:
-            x = block(x, padding_mask=mask, training=training)
-            continue
-        if hold_attention and override is None:
-            _, w = block(x, padding_mask=mask, return_attention_scores=True, training=training)
-            override = ops.stop_gradient(w)
-        x, w = block(x, padding_mask=mask, return_attention_scores=True, attention_override=override,
-                     training=training)
-        weights.append(w)
-    pooled = model.get_layer("pooling")(x, mask=mask)
-    pooled = model.get_layer("dropout")(pooled, training=training)
-    probs = model.get_layer("classifier")(pooled)
-    if not return_attention:
-        return {"probabilities": probs}
-    return {"probabilities": probs, "attention": ops.stack(weights, axis=1)}
+    return encode_and_classify(model, x, mask, attention_override=attention_override, training=training,
+                               return_attention=return_attention, hold_attention=hold_attention)
 
 
 # ----------------------------------------------------------------------------- registry hooks
@@ -285,7 +262,7 @@ def load_tokenizer(run_dir, config=None):
     return WordPieceVectorizer.load(os.path.join(run_dir, "vectorizer.json"))
 
 
-class MiniLMHooks:
+class MiniLMHooks(TransformerHooks):
     """Evaluation hooks (attn_tf.models.eval_hooks): BertEmbedding -> encoder_block_<i> -> pooling -> classifier.
 
     The token embeddings are the input the gradients are taken against; the
@@ -295,21 +272,8 @@ class MiniLMHooks:
     the whole model.
     """
 
-    attention = "self"
-    encode = None
-    head = None
-
-    @staticmethod
-    def embedding_matrix(model):
-        return model.get_layer("embedding").token_embedding.embeddings
-
-    @classmethod
-    def embed(cls, model, ids):
-        return ops.take(cls.embedding_matrix(model), ids, axis=0)
-
-    @staticmethod
-    def num_blocks(model):
-        return num_blocks(model)
+    # The rest (attention kind, embedding matrix and lookup, number of blocks)
+    # is the Transformer classifier's: the same layer names.
 
     @staticmethod
     def from_embeddings(model, emb, ids, hold_attention=False, attention_override=None):

@@ -84,24 +84,41 @@ def forward(model, token_ids, attention_override=None, training=False, return_at
       dict with "probabilities" and "attention" ([B, L, H, T, T]); only
       "probabilities" when return_attention is False.
     """
-    n = num_blocks(model)
-    overrides = attention_override if attention_override is not None else [None] * n
-    if len(overrides) != n:
-        raise ValueError("attention_override needs %d entries (one per block), got %d" % (n, len(overrides)))
     emb = model.get_layer("embedding")
     x = emb(token_ids)
     mask = emb.compute_mask(token_ids)
     x = model.get_layer("embedding_dropout")(x, training=training)
+    return encode_and_classify(model, x, mask, attention_override=attention_override, training=training,
+                               return_attention=return_attention)
+
+
+def encode_and_classify(model, x, mask, attention_override=None, training=False, return_attention=True,
+                        hold_attention=False):
+    """The blocks and head shared by attn-tf's encoder classifiers (transformer, minilm).
+
+    `x` [B, T, D] (the embedded tokens) -> encoder_block_<i> -> pooling ->
+    dropout -> classifier. `attention_override`: None or one entry per block
+    (None or [B, H, T, T]); `hold_attention`: each block's own attention used
+    through `stop_gradient` (Jain & Wallace's gradient "with attention held");
+    `return_attention=False` computes no weights (the fused attention path).
+    Returns the dict of `forward`.
+    """
+    n = num_blocks(model)
+    overrides = attention_override if attention_override is not None else [None] * n
+    if len(overrides) != n:
+        raise ValueError("attention_override needs %d entries (one per block), got %d" % (n, len(overrides)))
     weights = []
     for i in range(n):
         block = model.get_layer("encoder_block_%d" % i)
-        if not return_attention and overrides[i] is None:
+        override = overrides[i]
+        if not return_attention and override is None and not hold_attention:
             x = block(x, padding_mask=mask, training=training)
             continue
-        x, w = block(
-            x, padding_mask=mask, return_attention_scores=True,
-            attention_override=overrides[i], training=training,
-        )
+        if hold_attention and override is None:
+            _, w = block(x, padding_mask=mask, return_attention_scores=True, training=training)
+            override = ops.stop_gradient(w)
+        x, w = block(x, padding_mask=mask, return_attention_scores=True, attention_override=override,
+                     training=training)
         weights.append(w)
     pooled = model.get_layer("pooling")(x, mask=mask)
     pooled = model.get_layer("dropout")(pooled, training=training)
