@@ -30,31 +30,22 @@ row and a token count of 0.
 from __future__ import annotations
 
 import collections
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from . import vectorizer_file
+from .vectorizer_base import PAD_ID, Frozen, Vectorizer, as_string_batch, batches, valid_utf8
 
 __all__ = ["TextVectorizer", "PAD_TOKEN", "UNK_TOKEN", "PAD_ID", "UNK_ID", "TOKENIZERS"]
 
 PAD_TOKEN = "[PAD]"
 UNK_TOKEN = "[UNK]"
-PAD_ID = 0
 UNK_ID = 1
 TOKENIZERS = ("unicode_script", "whitespace")
 _FILE_FORMAT = "attn_tf.TextVectorizer"
 _FILE_VERSION = 1
-
-
-class _Frozen:
-    """Holds plain Python values out of ``tf.Module``'s attribute tracking."""
-
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
 
 
 def _make_tokenizer(kind: str, keep_whitespace: bool = False):
@@ -65,18 +56,7 @@ def _make_tokenizer(kind: str, keep_whitespace: bool = False):
     raise ValueError(f"tokenizer must be one of {', '.join(repr(t) for t in TOKENIZERS)}, got {kind!r}")
 
 
-def _as_string_batch(strings) -> tf.Tensor:
-    if isinstance(strings, str):
-        strings = [strings]
-    strings = tf.convert_to_tensor(strings, dtype=tf.string)
-    if strings.shape.rank == 0:
-        strings = tf.reshape(strings, [1])
-    elif strings.shape.rank is not None and strings.shape.rank != 1:
-        raise ValueError(f"expected a 1-D batch of strings, got shape {strings.shape}")
-    return strings
-
-
-class TextVectorizer(tf.Module):
+class TextVectorizer(Vectorizer):
     """String tensor ``[B]`` -> ``(ids int32 [B, max_length], token_count int32 [B])``.
 
     ``vocabulary`` is a list of distinct tokens; if it does not start with
@@ -84,6 +64,9 @@ class TextVectorizer(tf.Module):
     from training texts with :meth:`adapt`; persist it with :meth:`save` /
     :meth:`load` (JSON) or :meth:`get_config` / :meth:`from_config`.
     """
+
+    FILE_FORMAT = _FILE_FORMAT
+    FILE_VERSION = _FILE_VERSION
 
     def __init__(
         self,
@@ -115,7 +98,7 @@ class TextVectorizer(tf.Module):
         if any(t == "" for t in vocab):
             raise ValueError("vocabulary contains an empty token")
 
-        self._settings = _Frozen(
+        self._settings = Frozen(
             vocabulary=tuple(vocab),
             max_length=int(max_length),
             lowercase=bool(lowercase),
@@ -141,18 +124,6 @@ class TextVectorizer(tf.Module):
 
     # ------------------------------------------------------------------ properties
     @property
-    def vocabulary(self) -> list[str]:
-        return list(self._settings.vocabulary)
-
-    @property
-    def vocabulary_size(self) -> int:
-        return len(self._settings.vocabulary)
-
-    @property
-    def max_length(self) -> int:
-        return self._settings.max_length
-
-    @property
     def lowercase(self) -> bool:
         return self._settings.lowercase
 
@@ -160,17 +131,13 @@ class TextVectorizer(tf.Module):
     def tokenizer(self) -> str:
         return self._settings.tokenizer
 
-    pad_id = PAD_ID
     unk_id = UNK_ID
 
     # ------------------------------------------------------------------ TF ops
     def tokenize(self, strings) -> tf.RaggedTensor:
         """``[B]`` strings -> ``RaggedTensor [B, (tokens)]`` of string tokens (not truncated)."""
-        strings = _as_string_batch(strings)
-        strings = tf.strings.unicode_transcode(
-            strings, input_encoding="UTF-8", output_encoding="UTF-8",
-            errors="replace", replacement_char=0xFFFD,
-        )
+        strings = as_string_batch(strings)
+        strings = valid_utf8(strings)
         if self._settings.lowercase:
             strings = tf_text.case_fold_utf8(strings)
         tokens = self._tokenizer.tokenize(strings)
@@ -208,24 +175,6 @@ class TextVectorizer(tf.Module):
         tokens = self.tokenize(strings)[:, : self._settings.max_length]
         return [[t.decode("utf-8", errors="replace") for t in row] for row in tokens.to_list()]
 
-    def ids_to_tokens(self, ids) -> list[list[str]]:
-        """Id rows -> token strings, padding dropped (OOV shows as ``[UNK]``)."""
-        vocab = self._settings.vocabulary
-        rows = np.atleast_2d(np.asarray(ids))
-        return [[vocab[int(i)] for i in row if int(i) != PAD_ID] for row in rows]
-
-    def token_counts(self, texts: Iterable[str], batch_size: int = 1024) -> np.ndarray:
-        """Number of tokens (before truncation) of every text."""
-        counts = []
-        for batch in _batches(texts, batch_size):
-            counts.append(tf.cast(self.tokenize(batch).row_lengths(), tf.int32).numpy())
-        return np.concatenate(counts) if counts else np.zeros([0], np.int32)
-
-    def truncation_report(self, texts: Iterable[str], batch_size: int = 1024) -> tuple[int, int]:
-        """``(n_truncated, n_total)``: how many texts have more than ``max_length`` tokens."""
-        counts = self.token_counts(texts, batch_size)
-        return int(np.sum(counts > self._settings.max_length)), int(len(counts))
-
     # ------------------------------------------------------------------ building
     @classmethod
     def adapt(
@@ -252,7 +201,7 @@ class TextVectorizer(tf.Module):
             raise ValueError(f"min_count must be >= 1, got {min_count}")
         probe = cls([], max_length=max_length, **kwargs)
         counter: collections.Counter = collections.Counter()
-        for batch in _batches(texts, batch_size):
+        for batch in batches(texts, batch_size):
             for row in probe.tokenize(batch).to_list():
                 counter.update(row)
         reserved = {PAD_TOKEN.encode(), UNK_TOKEN.encode(), b""}
@@ -279,15 +228,6 @@ class TextVectorizer(tf.Module):
         # Configs written before "split_on_whitespace" existed tokenized without it.
         return cls(**dict({"split_on_whitespace": False}, **config))
 
-    def save(self, path) -> Path:
-        """Write the config (vocabulary included) as JSON (atomically)."""
-        return vectorizer_file.save_config(path, _FILE_FORMAT, _FILE_VERSION, self.get_config())
-
-    @classmethod
-    def load(cls, path) -> "TextVectorizer":
-        """Rebuild a vectorizer written by :meth:`save`; :class:`DataError` if unusable."""
-        return vectorizer_file.load_config(path, _FILE_FORMAT, _FILE_VERSION, cls.from_config)
-
     def __repr__(self) -> str:
         s = self._settings
         return (
@@ -310,13 +250,3 @@ def _drop_whitespace_tokens(tokens: tf.RaggedTensor) -> tf.RaggedTensor:
     splits = tf.gather(counts, tf.cast(tokens.row_splits, tf.int64))
     return tf.RaggedTensor.from_row_splits(kept, splits, validate=False)
 
-
-def _batches(texts: Iterable[str], batch_size: int):
-    batch: list[str] = []
-    for t in texts:
-        batch.append(t)
-        if len(batch) >= batch_size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -26,14 +26,13 @@ token count of 0, which the serving signature answers with "no evidence".
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from . import vectorizer_file
+from .vectorizer_base import Frozen, Vectorizer, as_string_batch, valid_utf8
 
 __all__ = ["WordPieceVectorizer", "merge_word_pieces", "word_spans"]
 
@@ -42,25 +41,7 @@ _FILE_VERSION = 1
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
 
 
-class _Frozen:
-    """Holds plain Python values out of ``tf.Module``'s attribute tracking."""
-
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
-
-
-def _as_string_batch(strings) -> tf.Tensor:
-    if isinstance(strings, str):
-        strings = [strings]
-    strings = tf.convert_to_tensor(strings, dtype=tf.string)
-    if strings.shape.rank == 0:
-        strings = tf.reshape(strings, [1])
-    elif strings.shape.rank is not None and strings.shape.rank != 1:
-        raise ValueError(f"expected a 1-D batch of strings, got shape {strings.shape}")
-    return strings
-
-
-class WordPieceVectorizer(tf.Module):
+class WordPieceVectorizer(Vectorizer):
     """String tensor ``[B]`` -> ``(ids int32 [B, max_length], token_count int32 [B])``.
 
     Args:
@@ -69,6 +50,9 @@ class WordPieceVectorizer(tf.Module):
       max_length: row length, ``[CLS]`` and ``[SEP]`` included (>= 3).
       lower_case: uncased model (lower case, accents stripped).
     """
+
+    FILE_FORMAT = _FILE_FORMAT
+    FILE_VERSION = _FILE_VERSION
 
     def __init__(self, vocabulary: Sequence[str], max_length: int = 128, lower_case: bool = True,
                  name: str | None = None):
@@ -81,7 +65,7 @@ class WordPieceVectorizer(tf.Module):
             raise ValueError(f"the vocabulary lacks the special pieces {missing}")
         if vocab[0] != "[PAD]":
             raise ValueError(f"the vocabulary must have [PAD] at id 0, got {vocab[0]!r}")
-        self._settings = _Frozen(vocabulary=tuple(vocab), max_length=int(max_length),
+        self._settings = Frozen(vocabulary=tuple(vocab), max_length=int(max_length),
                                  lower_case=bool(lower_case), cls_id=vocab.index("[CLS]"),
                                  sep_id=vocab.index("[SEP]"), unk_id=vocab.index("[UNK]"))
         with tf.init_scope():
@@ -92,22 +76,9 @@ class WordPieceVectorizer(tf.Module):
 
     # ------------------------------------------------------------------ properties
     @property
-    def vocabulary(self) -> list[str]:
-        return list(self._settings.vocabulary)
-
-    @property
-    def vocabulary_size(self) -> int:
-        return len(self._settings.vocabulary)
-
-    @property
-    def max_length(self) -> int:
-        return self._settings.max_length
-
-    @property
     def lower_case(self) -> bool:
         return self._settings.lower_case
 
-    pad_id = 0
 
     @property
     def cls_id(self) -> int:
@@ -120,9 +91,8 @@ class WordPieceVectorizer(tf.Module):
     # ------------------------------------------------------------------ TF ops
     def piece_ids(self, strings) -> tf.RaggedTensor:
         """``[B]`` strings -> ``RaggedTensor [B, (pieces)]`` int32 piece ids (no specials, not truncated)."""
-        strings = _as_string_batch(strings)
-        strings = tf.strings.unicode_transcode(strings, input_encoding="UTF-8", output_encoding="UTF-8",
-                                               errors="replace", replacement_char=0xFFFD)
+        strings = as_string_batch(strings)
+        strings = valid_utf8(strings)
         ids = self._tokenizer.tokenize(strings)
         if ids.ragged_rank > 1:  # defensive: FastBertTokenizer returns [B, (pieces)]
             ids = ids.merge_dims(1, -1)
@@ -162,21 +132,6 @@ class WordPieceVectorizer(tf.Module):
         ids, _ = self(strings)
         return self.ids_to_tokens(ids.numpy())
 
-    def ids_to_tokens(self, ids) -> list[list[str]]:
-        """Id rows -> piece strings, padding dropped."""
-        vocab = self._settings.vocabulary
-        rows = np.atleast_2d(np.asarray(ids))
-        return [[vocab[int(i)] for i in row if int(i) != 0] for row in rows]
-
-    def token_counts(self, texts: Iterable[str], batch_size: int = 1024) -> np.ndarray:
-        counts = [self(batch)[1].numpy() for batch in _batches(texts, batch_size)]
-        return np.concatenate(counts) if counts else np.zeros([0], np.int32)
-
-    def truncation_report(self, texts: Iterable[str], batch_size: int = 1024) -> tuple[int, int]:
-        """``(n_truncated, n_total)``: texts with more than ``max_length`` tokens ([CLS]/[SEP] included)."""
-        counts = self.token_counts(texts, batch_size)
-        return int(np.sum(counts > self._settings.max_length)), int(len(counts))
-
     # ------------------------------------------------------------------ persistence
     def get_config(self) -> dict:
         s = self._settings
@@ -185,15 +140,6 @@ class WordPieceVectorizer(tf.Module):
     @classmethod
     def from_config(cls, config: dict) -> "WordPieceVectorizer":
         return cls(**config)
-
-    def save(self, path) -> Path:
-        """Writes the config (the vocabulary included, so a run directory is self-contained) as JSON."""
-        return vectorizer_file.save_config(path, _FILE_FORMAT, _FILE_VERSION, self.get_config())
-
-    @classmethod
-    def load(cls, path) -> "WordPieceVectorizer":
-        """Rebuild a vectorizer written by :meth:`save`; :class:`DataError` if unusable."""
-        return vectorizer_file.load_config(path, _FILE_FORMAT, _FILE_VERSION, cls.from_config)
 
     @staticmethod
     def is_file(path) -> bool:
@@ -247,13 +193,3 @@ def merge_word_pieces(tokens: Sequence[str], attention):
     merged = np.stack([keys[..., span, :].mean(axis=-2) for span in spans], axis=-2)  # [..., W, W]
     return words, merged
 
-
-def _batches(texts: Iterable[str], batch_size: int):
-    batch: list[str] = []
-    for t in texts:
-        batch.append(t)
-        if len(batch) >= batch_size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
