@@ -69,6 +69,23 @@ def beam_step(logits, attention, state, finished, scores, lengths, batch, k, pad
     return token, parent, state, finished, top_scores, lengths, attention
 
 
+def beam_loop(model, enc, max_length, batch, k, pad_id, end_id):
+    """(cond, body) of the search's tf.while_loop over (t, tokens [B*K], state, finished, scores, lengths,
+    token / parent / attention TensorArrays), for the interpreted and the XLA-compiled search."""
+
+    def cond(t, tokens, state, finished, scores, lengths, tok_ta, parent_ta, att_ta):
+        return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
+
+    def body(t, tokens, state, finished, scores, lengths, tok_ta, parent_ta, att_ta):
+        logits, state, attention = model.decode_step(tokens, state, enc, t)
+        token, parent, state, finished, top_scores, lengths, attention = beam_step(
+            logits, attention, state, finished, scores, lengths, batch, k, pad_id, end_id)
+        return (t + 1, tf.reshape(token, [-1]), state, finished, top_scores, lengths,
+                tok_ta.write(t, token), parent_ta.write(t, parent), att_ta.write(t, attention))
+
+    return cond, body
+
+
 def beam_search(model, source_ids, max_length, beam_size=4, length_penalty=0.6,
                 start_id=START_ID, end_id=END_ID, pad_id=PAD_ID):
     """Decodes `source_ids [B, S]` with beam search (see `attn_tf.decoding`)."""
@@ -82,18 +99,7 @@ def beam_search(model, source_ids, max_length, beam_size=4, length_penalty=0.6,
     state = model.initial_state(enc)
     max_length = tf.cast(max_length, tf.int32)
 
-    def cond(t, tokens, state, finished, scores, lengths, tok_ta, parent_ta, att_ta):
-        return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
-
-    def body(t, tokens, state, finished, scores, lengths, tok_ta, parent_ta, att_ta):
-        logits, state, attention = model.decode_step(tokens, state, enc, t)
-        token, parent, state, finished, top_scores, lengths, attention = beam_step(
-            logits, attention, state, finished, scores, lengths, batch, k, pad_id, end_id)
-        tok_ta = tok_ta.write(t, token)
-        parent_ta = parent_ta.write(t, parent)
-        att_ta = att_ta.write(t, attention)
-        return t + 1, tf.reshape(token, [-1]), state, finished, top_scores, lengths, tok_ta, parent_ta, att_ta
-
+    cond, body = beam_loop(model, enc, max_length, batch, k, pad_id, end_id)
     empty = tf.equal(source_lengths, 0)
     first_beam_only = tf.concat([[0.0], tf.fill([k - 1], NEG_SCORE)], 0)
     loop_vars = (

@@ -31,7 +31,7 @@ import weakref
 import tensorflow as tf
 
 from attn_tf.data.seq2seq_vocab import END_ID, PAD_ID, START_ID
-from attn_tf.decoding.beam import NEG_SCORE, beam_step, tile_encoding
+from attn_tf.decoding.beam import NEG_SCORE, beam_loop, tile_encoding
 
 SOURCE_BUCKET = 8
 _CACHE = weakref.WeakKeyDictionary()
@@ -87,16 +87,7 @@ def _beam_core(model, source_ids, max_length, beam_size, length_penalty, start_i
     enc = tile_encoding(model.encode(source_ids, training=False), k)
     state = model.initial_state(enc)
 
-    def cond(t, tokens, state, finished, scores, lengths, tok_ta, parent_ta, att_ta):
-        return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
-
-    def body(t, tokens, state, finished, scores, lengths, tok_ta, parent_ta, att_ta):
-        logits, state, attention = model.decode_step(tokens, state, enc, t)
-        token, parent, state, finished, top_scores, lengths, attention = beam_step(
-            logits, attention, state, finished, scores, lengths, batch, k, pad_id, end_id)
-        return (t + 1, tf.reshape(token, [-1]), state, finished, top_scores, lengths,
-                tok_ta.write(t, token), parent_ta.write(t, parent), att_ta.write(t, attention))
-
+    cond, body = beam_loop(model, enc, max_length, batch, k, pad_id, end_id)
     empty = tf.equal(source_lengths, 0)
     first_beam_only = tf.concat([[0.0], tf.fill([k - 1], NEG_SCORE)], 0)
     steps, _, _, _, scores, lengths, tok_ta, parent_ta, att_ta = tf.while_loop(cond, body, (

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from attn_tf.layers.masking import get_keras_mask
+from attn_tf.layers.penalty_layer import PenaltyLayer
 
 
 def conicity(hidden, mask=None, epsilon=1e-8):
@@ -40,7 +41,7 @@ def conicity(hidden, mask=None, epsilon=1e-8):
 
 
 @keras.saving.register_keras_serializable(package="attn_tf")
-class ConicityPenalty(keras.layers.Layer):
+class ConicityPenalty(PenaltyLayer):
     """Identity on a sequence that adds `weight * mean conicity` to the model loss.
 
     Put it after an LSTM to get the Diversity LSTM of Mohankumar et al.
@@ -68,14 +69,6 @@ class ConicityPenalty(keras.layers.Layer):
     TensorShape([2, 5, 4])
     """
 
-    def __init__(self, weight=1.0, **kwargs):
-        super().__init__(**kwargs)
-        weight = float(weight)
-        if not weight > 0:
-            raise ValueError("`weight` must be positive. Received: weight=%r" % weight)
-        self.weight = weight
-        self.supports_masking = True
-
     def call(self, inputs, mask=None, training=None):
         if mask is None:
             mask = get_keras_mask(inputs)
@@ -88,8 +81,3 @@ class ConicityPenalty(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config["weight"] = self.weight
-        return config

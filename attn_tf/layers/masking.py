@@ -191,14 +191,7 @@ def masked_entmax15(scores, mask=None, axis=-1):
     `tau` recomputed from it in closed form, so autodiff gives the exact
     gradient. Runs in float32; a fully masked slice gives all zeros.
 
-    Args:
-        scores: float tensor of unnormalised scores.
-        mask: optional boolean (or 0/1) tensor broadcastable to `scores`;
-            `True` keeps a position.
-        axis: the axis to normalise over. Defaults to `-1`.
-
-    Returns:
-        A tensor with the shape and dtype of `scores`.
+    Args and Returns: as for `masked_sparsemax`.
 
     Example:
 

@@ -4,10 +4,11 @@ import keras
 from keras import ops
 
 from attn_tf.layers.masking import get_keras_mask
+from attn_tf.layers.penalty_layer import PenaltyLayer
 
 
 @keras.saving.register_keras_serializable(package="attn_tf")
-class WordTyingPenalty(keras.layers.Layer):
+class WordTyingPenalty(PenaltyLayer):
     """Identity on hidden states that ties each one to its input word's embedding.
 
     "Staying True to Your Word: (How) Can Attention Become Explanation?"
@@ -40,14 +41,6 @@ class WordTyingPenalty(keras.layers.Layer):
     >>> layer([np.random.rand(2, 5, 8), np.random.rand(2, 5, 3)]).shape
     TensorShape([2, 5, 8])
     """
-
-    def __init__(self, weight=1.0, **kwargs):
-        super().__init__(**kwargs)
-        weight = float(weight)
-        if not weight > 0:
-            raise ValueError("`weight` must be positive. Received: weight=%r" % weight)
-        self.weight = weight
-        self.supports_masking = True
 
     def build(self, input_shape):
         hidden_shape, emb_shape = input_shape
@@ -82,8 +75,3 @@ class WordTyingPenalty(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
-
-    def get_config(self):
-        config = super().get_config()
-        config["weight"] = self.weight
-        return config
