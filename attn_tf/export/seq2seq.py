@@ -180,7 +180,7 @@ def build(run, log=print, beam_size=None, length_penalty=None):
 
     import attn_tf.models.seq2seq_gru  # noqa: F401  (registers the model classes)
     import attn_tf.models.seq2seq_transformer  # noqa: F401
-    from attn_tf.training.seq2seq_trainer import LENGTH_PENALTY, decode_max_length
+    from attn_tf.decoding.settings import LENGTH_PENALTY, decode_max_length
 
     run.require(*REQUIRED_FILES)
     source_vocab, target_vocab = load_vocabularies(run)
