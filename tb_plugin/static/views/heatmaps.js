@@ -239,7 +239,7 @@ export class HeatmapsView {
           "div",
           {
             class: "hm-cell" + (selected ? " selected" : "") + (uniform ? " near-uniform" : ""),
-            style: { width: size + "px", height: size + 26 + "px" },
+            style: { width: size + "px", minHeight: size + 26 + "px" },  // min: the captions may wrap in narrow cells
             title: "max = largest weight; H = entropy relative to uniform (1: attends to every token alike, 0: to one token)",
           },
           canvas,

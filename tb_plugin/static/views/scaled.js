@@ -200,7 +200,7 @@ function fillRow(view, row, li, g, maxH, size, uniformAt) {
       "div",
       {
         class: "hm-cell",
-        style: { width: size + "px", height: size + 26 + "px" },
+        style: { width: size + "px", minHeight: size + 26 + "px" },  // min: the captions may wrap in narrow cells
         title: "max = largest weight; H = entropy relative to uniform (1: attends to every token alike, 0: to one token)",
       },
       canvas,
