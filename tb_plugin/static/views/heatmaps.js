@@ -286,37 +286,14 @@ export class HeatmapsView {
     const app = this.app;
     const header = this.header;
     const idx = header.layers.map((d, i) => i).filter((i) => header.layers[i].kind !== "pooling");
-    const maxH = Math.max(...idx.map((i) => this.layers[i].shape[0]));
-    const size = 96;
-    const gap = 8;
-    const left = 150;
-    const top = 40;
-    const w = left + (maxH + 1) * (size + gap) + 10;
-    const h = top + idx.length * (size + gap + 12) + 10;
-    const { canvas, ctx } = figureCanvas(w, h, `${app.state.tag} \u00b7 step ${app.step} \u00b7 rows = queries (attending from), columns = keys (attended to)`);
-    ctx.font = "11px sans-serif";
-    for (let c = 0; c <= maxH; c++) ctx.fillText(c < maxH ? "head " + c : app.state.agg, left + c * (size + gap), top - 14);
-    idx.forEach((li, r) => {
-      const layer = this.layers[li];
-      const [H, Q, K] = layer.shape;
-      const y = top + r * (size + gap + 12);
-      ctx.fillStyle = "#222";
-      ctx.textBaseline = "middle";
-      ctx.fillText(header.layers[li].name.slice(0, 22), 8, y + size / 2);
-      for (let c = 0; c <= maxH; c++) {
-        const hh = c < H ? c : c === maxH ? app.state.agg : null;
-        if (hh === null) continue;
-        const m = headMatrix(layer, hh);
-        ctx.imageSmoothingEnabled = false;
-        ctx.drawImage(matrixImage(m, Q, K, app.lut, 0, vmaxFor(app, m)), left + c * (size + gap), y, size, size);
-        ctx.fillStyle = "#666";
-        ctx.textBaseline = "top";
-        ctx.font = "9px sans-serif";
-        ctx.fillText("max " + fmt(maxOf(m)), left + c * (size + gap), y + size + 1);
-        ctx.font = "11px sans-serif";
-      }
-    });
-    return canvas;
+    return gridFigure(app, header, idx, (li) => this.layers[li].shape[0],
+      `${app.state.tag} \u00b7 step ${app.step} \u00b7 rows = queries (attending from), columns = keys (attended to)`,
+      (li, hh) => {
+        const layer = this.layers[li];
+        const [, Q, K] = layer.shape;
+        const m = headMatrix(layer, hh === null ? app.state.agg : hh);
+        return { image: matrixImage(m, Q, K, app.lut, 0, vmaxFor(app, m)), max: maxOf(m) };
+      });
   }
 
   exports() {
@@ -406,6 +383,45 @@ export function poolingFigure(app, header, li, layer) {
     ctx.fillRect(px, py - 10, tw, 20);
     ctx.fillStyle = inkOn(c);
     ctx.fillText(t, px + 3, py);
+  });
+  return canvas;
+}
+
+
+/**
+ * A PNG figure of a layers x heads grid (the heatmaps' and the scaled view's
+ * exports): one row per layer of `idx`, `heads(li)` head columns plus the
+ * aggregate column; `cell(li, head)` (head null = the aggregate) gives the
+ * cell's image and the max shown under it.
+ */
+export function gridFigure(app, header, idx, heads, title, cell) {
+  const maxH = Math.max(...idx.map(heads));
+  const size = 96;
+  const gap = 8;
+  const left = 150;
+  const top = 40;
+  const w = left + (maxH + 1) * (size + gap) + 10;
+  const h = top + idx.length * (size + gap + 12) + 10;
+  const { canvas, ctx } = figureCanvas(w, h, title);
+  ctx.font = "11px sans-serif";
+  for (let c = 0; c <= maxH; c++) ctx.fillText(c < maxH ? "head " + c : app.state.agg, left + c * (size + gap), top - 14);
+  idx.forEach((li, r) => {
+    const H = heads(li);
+    const y = top + r * (size + gap + 12);
+    ctx.fillStyle = "#222";
+    ctx.textBaseline = "middle";
+    ctx.fillText(header.layers[li].name.slice(0, 22), 8, y + size / 2);
+    for (let c = 0; c <= maxH; c++) {
+      if (!(c < H || c === maxH)) continue;
+      const { image, max } = cell(li, c < H ? c : null);
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(image, left + c * (size + gap), y, size, size);
+      ctx.fillStyle = "#666";
+      ctx.textBaseline = "top";
+      ctx.font = "9px sans-serif";
+      ctx.fillText("max " + fmt(max), left + c * (size + gap), y + size + 1);
+      ctx.font = "11px sans-serif";
+    }
   });
   return canvas;
 }

@@ -12,9 +12,9 @@
 // Small steps keep the exact in-browser path of heatmaps.js (below
 // SCALED_ABOVE weights), as do typed texts (their layers are in memory).
 
-import { el, replaceChildren, sizeCanvas, tooltip, hideTooltip, fmt, figureCanvas } from "../dom.js";
+import { el, replaceChildren, sizeCanvas, tooltip, hideTooltip, fmt } from "../dom.js";
 import { headLabel, exact } from "../matrix.js";
-import { matrixSpec, poolingPanel, UNIFORM_AT } from "./heatmaps.js";
+import { matrixSpec, poolingPanel, UNIFORM_AT, gridFigure } from "./heatmaps.js";
 
 /** Steps holding more weights than this use the scaled path. */
 export const SCALED_ABOVE = 1 << 21;
@@ -249,36 +249,13 @@ export function scaledGridFigure(view) {
   const app = view.app;
   const header = view.header;
   const idx = header.layers.map((d, i) => i).filter((i) => header.layers[i].kind !== "pooling" && view.thumbs[i]);
-  const maxH = Math.max(...idx.map((i) => header.layers[i].shape[0]));
-  const size = 96;
-  const gap = 8;
-  const left = 150;
-  const top = 40;
-  const w = left + (maxH + 1) * (size + gap) + 10;
-  const h = top + idx.length * (size + gap + 12) + 10;
-  const { canvas, ctx } = figureCanvas(w, h, `${app.state.tag} \u00b7 step ${app.step} \u00b7 rows = queries, columns = keys (thumbnails: block max)`);
-  ctx.font = "11px sans-serif";
-  for (let c = 0; c <= maxH; c++) ctx.fillText(c < maxH ? "head " + c : app.state.agg, left + c * (size + gap), top - 14);
-  idx.forEach((li, r) => {
-    const g = view.thumbs[li];
-    const H = g.source[0];
-    const y = top + r * (size + gap + 12);
-    ctx.fillStyle = "#222";
-    ctx.textBaseline = "middle";
-    ctx.fillText(header.layers[li].name.slice(0, 22), 8, y + size / 2);
-    for (let c = 0; c <= maxH; c++) {
-      if (!(c < H || c === maxH)) continue;
-      const n = c < H ? c : H;
-      const tmp = document.createElement("canvas");
-      drawThumbnail(tmp, g, n, g.shape[2], g.shape[1], app.lut, app.state.scale === "unit");
-      ctx.imageSmoothingEnabled = false;
-      ctx.drawImage(tmp, left + c * (size + gap), y, size, size);
-      ctx.fillStyle = "#666";
-      ctx.textBaseline = "top";
-      ctx.font = "9px sans-serif";
-      ctx.fillText("max " + fmt(g.maxima[n]), left + c * (size + gap), y + size + 1);
-      ctx.font = "11px sans-serif";
-    }
-  });
-  return canvas;
+  return gridFigure(app, header, idx, (li) => view.thumbs[li].source[0],
+    `${app.state.tag} \u00b7 step ${app.step} \u00b7 rows = queries, columns = keys (thumbnails: block max)`,
+    (li, head) => {
+      const g = view.thumbs[li];
+      const n = head === null ? g.source[0] : head; // the last thumbnail is the aggregate
+      const image = document.createElement("canvas");
+      drawThumbnail(image, g, n, g.shape[2], g.shape[1], app.lut, app.state.scale === "unit");
+      return { image, max: g.maxima[n] };
+    });
 }
