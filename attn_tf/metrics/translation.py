@@ -1,8 +1,8 @@
 """Corpus BLEU and chrF with sacrebleu (multi-reference, variable count).
 
 Case-insensitive (the de_en and user-pair models produce lower-case text),
-sacrebleu's default 13a tokenization. The signature string of the metric is
-available from `signatures()` for reports.
+sacrebleu's default 13a tokenization. The signature strings of the metrics
+are available from `signatures(references)` for reports.
 """
 
 
@@ -29,11 +29,30 @@ def chrf(hypotheses, references, lowercase=True):
     return CHRF(lowercase=lowercase).corpus_score(list(hypotheses), _streams(references)).score
 
 
-def signatures(lowercase=True):
+def num_references(references):
+    """sacrebleu's reference count of a corpus: n if every source has n references, -1 ("var") otherwise."""
+    counts = {len(refs) for refs in references}
+    return counts.pop() if len(counts) == 1 else -1
+
+
+def signatures(references, lowercase=True):
+    """The sacrebleu signature strings {"bleu", "chrf"} of scores computed against `references`.
+
+    Args:
+      references: the reference lists of the corpus (as for `bleu`); only their count matters
+        (sacrebleu's `nrefs`: "var" when the sources have different numbers of references).
+      lowercase: as for `bleu` / `chrf`.
+    Returns:
+      {"bleu": "nrefs:1|case:lc|eff:no|tok:13a|smooth:exp|version:...", "chrf": "..."}.
+    """
     from sacrebleu.metrics import BLEU, CHRF
 
-    return {"bleu": str(BLEU(lowercase=lowercase).get_signature()),
-            "chrf": str(CHRF(lowercase=lowercase).get_signature())}
+    n = num_references(references) if len(references) else 1
+    out = {}
+    for name, metric in (("bleu", BLEU(lowercase=lowercase)), ("chrf", CHRF(lowercase=lowercase))):
+        metric.num_refs = n  # what corpus_score would set (sacrebleu knows it only after scoring)
+        out[name] = str(metric.get_signature())
+    return out
 
 
 def read_predictions(path):
@@ -84,12 +103,8 @@ def main(argv=None):
     except (OSError, ValueError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 2
-    from sacrebleu.metrics import BLEU
-
-    metric = BLEU(lowercase=True)  # as bleu(): the signature is known once a corpus is scored
-    score = metric.corpus_score(outputs, _streams(references)).score
-    print("BLEU %.1f, chrF %.1f on %d sources (%s)" % (score, chrf(outputs, references), len(sources),
-                                                      metric.get_signature()))
+    print("BLEU %.1f, chrF %.1f on %d sources (%s)" % (bleu(outputs, references), chrf(outputs, references),
+                                                      len(sources), signatures(references)["bleu"]))
     print()
     print(sample_table(args.predictions, args.samples, args.seed))
     return 0

@@ -34,6 +34,24 @@ def test_bleu_and_chrf():
     assert set(got) == {"bleu", "chrf"}
 
 
+def test_metric_signatures_name_the_reference_count():
+    """signatures() works before any scoring and says what corpus_score itself would report."""
+    from sacrebleu.metrics import BLEU
+
+    from attn_tf.metrics.translation import _streams, signatures
+
+    one = [["the cat sat."], ["a dog barks."]]
+    var = [["the cat sat."], ["a dog barks.", "the dog barks."]]
+    for refs, nrefs in ((one, "nrefs:1"), (var, "nrefs:var")):
+        sig = signatures(refs)
+        assert set(sig) == {"bleu", "chrf"}
+        assert sig["bleu"].startswith(nrefs + "|case:lc") and sig["chrf"].startswith(nrefs + "|case:lc")
+        scored = BLEU(lowercase=True)
+        scored.corpus_score(["the cat sat.", "a dog barks."], _streams(refs))
+        assert sig["bleu"] == str(scored.get_signature())
+    assert "case:mixed" in signatures(one, lowercase=False)["bleu"]
+
+
 def test_masked_loss_and_accuracy_ignore_padding():
     from attn_tf.metrics.masked import MaskedAccuracy, masked_sparse_crossentropy
 
