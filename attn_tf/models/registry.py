@@ -268,6 +268,8 @@ register(ModelSpec(
     sizes={"default": {"hidden_dim": 64, "num_layers": 2, "num_heads": 4, "intermediate_dim": 128,
                        "dropout": 0.1, "classifier_dropout": 0.3}},
     training={"default": {"epochs": 8, "learning_rate": 1e-3}},
+    # train.py --attention-normalizer: softmax / sparsemax / entmax15 in every encoder block.
+    options={"attention_normalizer": "attention_normalizer"},
     exporter="classifier",
     evaluation="attn_tf.models.eval_hooks:TRANSFORMER",
     callbacks=("attn_tf.training.faithfulness:faithfulness_callbacks",),

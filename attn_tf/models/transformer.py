@@ -17,6 +17,7 @@ from keras import layers, ops
 
 from attn_tf.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from attn_tf.layers import TransformerEncoder
+from attn_tf.layers.masking import check_normalizer
 
 
 def transformer(
@@ -29,6 +30,7 @@ def transformer(
     intermediate_dim=128,
     dropout=0.1,
     classifier_dropout=0.3,
+    attention_normalizer="softmax",
     name="transformer",
 ):
     """Builds the Transformer encoder classifier.
@@ -43,18 +45,23 @@ def transformer(
       intermediate_dim: feed-forward width.
       dropout: dropout inside the blocks.
       classifier_dropout: dropout before the classifier.
+      attention_normalizer: how every block's attention scores become
+        weights: "softmax" (default), "sparsemax" or "entmax15" (exact zeros
+        on the keys a query does not use; train.py --attention-normalizer).
     Returns:
       A functional `keras.Model` from int ids [B, T] to a dict with
       "probabilities" [B, C] and "attention" [B, L, H, T, T].
     """
     if hidden_dim % num_heads:
         raise ValueError("hidden_dim (%d) must be divisible by num_heads (%d)" % (hidden_dim, num_heads))
+    check_normalizer(attention_normalizer)
     token_ids = keras.Input(shape=(max_length,), dtype="int32", name="token_ids")
     x = TokenAndPositionEmbedding(vocab_size, max_length, hidden_dim, name="embedding")(token_ids)
     x = layers.Dropout(dropout, name="embedding_dropout")(x)
     all_weights = []
     for i in range(num_layers):
-        x, w = TransformerEncoder(num_heads, intermediate_dim, dropout=dropout, name="encoder_block_%d" % i)(
+        x, w = TransformerEncoder(num_heads, intermediate_dim, dropout=dropout, normalizer=attention_normalizer,
+                                  name="encoder_block_%d" % i)(
             x, return_attention_scores=True
         )
         all_weights.append(w)

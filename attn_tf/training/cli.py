@@ -125,8 +125,8 @@ def build_parser():
                    help="bilstm_attention: weight of the word-level tying penalty (Tutek & Snajder 2020; "
                         "default 0 = off)")
     p.add_argument("--attention-normalizer", choices=ATTENTION_NORMALIZERS, default=None,
-                   help="bilstm_attention: how attention scores become weights: softmax (default), sparsemax "
-                        "or entmax15 (exact zeros on unused words)")
+                   help="bilstm_attention and transformer (every block): how attention scores become weights: "
+                        "softmax (default), sparsemax or entmax15 (exact zeros on unused words)")
     p.add_argument("--faithfulness-every", type=_non_negative_int, default=1, metavar="N",
                    help="classifiers: log faithfulness/* scalars (tau attention vs gradient and LOO, AOPC of "
                         "attention and random, entropy ratio) on validation examples every N epochs; "
