@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build_parser():
-    from attn_tf.evaluation.runner import SECTIONS
+    from attn_tf.evaluation.runner import OPT_IN, SECTIONS
 
     p = argparse.ArgumentParser(
         prog="python -m attn_tf.evaluate",
@@ -40,7 +40,8 @@ def build_parser():
                    help="a run of the same setup with another seed: gives the seed-variance floor")
     p.add_argument("--out", metavar="DIR", default=None, help="output directory (default RUN_DIR/evaluation)")
     p.add_argument("--sections", nargs="+", default=None, metavar="SECTION",
-                   help="sections to run, space or comma separated (default: all): " + ", ".join(SECTIONS))
+                   help="sections to run, space or comma separated (default and 'all': %s); opt-in, they train "
+                        "models for minutes: %s" % (", ".join(SECTIONS), ", ".join(OPT_IN)))
     p.add_argument("--compare", metavar="REPORT", nargs="+", default=None,
                    help="report.json files (or run directories with evaluation/report.json) of other "
                         "evaluations, shown side by side (e.g. the run without --augment); without RUN_DIR: "

@@ -56,6 +56,8 @@ def key_metrics(results):
     m["faithfulness/permutation_median_delta"] = _get(s, "permutation", "median_delta", "median")
     m["faithfulness/adversarial_max_jsd"] = _get(s, "adversarial", "max_jsd", "mean")
     m["faithfulness/uniform_accuracy_gap"] = _get(s, "uniform", "gap")
+    m["faithfulness/wp_retrained_uniform_test_gap"] = _get(s, "wp_uniform", "gap_test_accuracy")
+    m["faithfulness/wp_mlp_model_minus_uniform_f1"] = _get(s, "wp_diagnostic", "model_minus_uniform_test_f1")
     m["faithfulness/erasure_flip_rate_top"] = _get(s, "erasure", "single_weight", "flip_rate_top")
     m["faithfulness/erasure_attention_never_flip"] = _get(s, "erasure", "until_flip", "attention", "never_flip")
     for r in ("attention", "gradient", "ig", "loo", "random"):
@@ -171,6 +173,7 @@ def markdown(results, plot_paths=None, compare=None):
           "mean |delta p| %s." % (_f(sec["accuracy"], pct=True), _f(sec["accuracy_uniform"], pct=True),
                                   _f(sec["gap"], 3), _f(sec["decision_changed"], pct=True),
                                   _f(sec["mean_abs_delta_p"], 4)))
+    _wiegreffe_pinter(s, w)
     sec = s.get("erasure")
     if sec and not _skipped(sec):
         sw = sec["single_weight"]
@@ -316,6 +319,51 @@ def markdown(results, plot_paths=None, compare=None):
     w("Timing (s): " + ", ".join("%s %s" % kv for kv in results["timing_seconds"].items()) + ".")
     w("")
     return "\n".join(L)
+
+
+def _wiegreffe_pinter(s, w):
+    """report.md lines of the opt-in W&P sections (diagnostics.py): their claim beside our numbers."""
+    sec = s.get("wp_uniform")
+    if sec and not _skipped(sec):
+        w("")
+        w("### Uniform attention, retrained (Wiegreffe & Pinter 2019)")
+        w("")
+        w("W&P: if a model trained with attention frozen to uniform matches the accuracy, the task does not "
+          "need attention. Full validation and test splits; same data, seed and epochs (%d, best epoch %d kept "
+          "by validation accuracy); the frozen attention deviates from 1/T by at most %s."
+          % (sec["epochs"], sec["best_epoch"], _f(sec["max_deviation_from_uniform"], 6)))
+        w("")
+        w("| model | val accuracy | test accuracy | test macro-F1 |")
+        w("|---|---|---|---|")
+        for k, label in (("run", "this run (trained attention)"), ("uniform", "retrained, uniform attention")):
+            v = sec[k]
+            w("| %s | %s | %s | %s |" % (label, _f(v["val"]["accuracy"], pct=True), _f(v["test"]["accuracy"], pct=True),
+                                         _f(v["test"]["macro_f1"])))
+        w("")
+        w("Test accuracy gap (trained - uniform): %s points." % _f(100 * sec["gap_test_accuracy"], 1))
+    sec = s.get("wp_diagnostic")
+    if sec and not _skipped(sec):
+        adv, m = sec["adversary"], sec["mlp_sizes"]
+        w("")
+        w("### Diagnostic MLP with imposed attention (Wiegreffe & Pinter 2019)")
+        w("")
+        w("W&P's claim: the trained model's attention weights, imposed on a non-contextual token-wise MLP, "
+          "help it more than uniform weights (and more than an adversary's). MLP: embedding %d -> Dense(%d, tanh) "
+          "per token -> average with the fixed weights -> softmax; %d epochs, best by validation accuracy."
+          % (m["embedding_dim"], m["hidden"], m["epochs"]))
+        w("")
+        w("| imposed weights | val accuracy | test accuracy | test macro-F1 |")
+        w("|---|---|---|---|")
+        for k, label in (("uniform", "uniform"), ("model", "this run's attention"), ("adversary", "adversary's")):
+            v = sec["mlp"][k]
+            w("| %s | %s | %s | %s |" % (label, _f(v["val"]["accuracy"], pct=True), _f(v["test"]["accuracy"], pct=True),
+                                         _f(v["test"]["macro_f1"])))
+        w("")
+        w("Ours: the run's weights minus uniform, test macro-F1: %s. Adversary: %s, lambda %g (not tuned); on "
+          "test its predictions are TVD %s from the run's (accuracy %s), its attention JSD %s (ln 2 = %.3f max)."
+          % (_f(sec["model_minus_uniform_test_f1"], 3), adv["objective"], adv["lambda"],
+             _f(adv["test_tvd"]["mean"], 3), _f(adv["test"]["accuracy"], pct=True), _f(adv["test_jsd"]["mean"], 3),
+             ref_ln2()))
 
 
 def ref_ln2():

@@ -29,7 +29,12 @@ SECTIONS = (
     "sensitivity",   # embedding-noise sensitivity_max of the attention
     "seeds",         # seed-variance floor (needs --second-run)
 )
-POOLING_ONLY = ("permutation", "adversarial", "uniform", "erasure")
+# Opt-in (they train models, minutes each; attn_tf/evaluation/diagnostics.py): run only when named.
+OPT_IN = (
+    "wp_uniform",    # W&P model retrained with attention frozen to uniform
+    "wp_diagnostic", # W&P diagnostic MLP with uniform / the model's / an adversary's weights
+)
+POOLING_ONLY = ("permutation", "adversarial", "uniform", "erasure") + OPT_IN
 TRANSFORMER_ONLY = ("transformer",)
 MAX_PAIRS = 8
 
@@ -93,7 +98,7 @@ def load_run(run_dir):
 
 
 def parse_sections(spec):
-    """'a,b c' or a list -> tuple of section names (all when None/'all')."""
+    """'a,b c' or a list -> tuple of section names (SECTIONS when None/'all'; OPT_IN ones only when named)."""
     if spec is None:
         return SECTIONS
     if isinstance(spec, str):
@@ -101,10 +106,11 @@ def parse_sections(spec):
     names = [s.strip() for item in spec for s in item.replace(",", " ").split() if s.strip()]
     if not names or names == ["all"]:
         return SECTIONS
-    unknown = [s for s in names if s not in SECTIONS]
+    known = SECTIONS + OPT_IN
+    unknown = [s for s in names if s not in known and s != "all"]
     if unknown:
-        raise UsageError("unknown section(s) %s; choose from: %s" % (", ".join(unknown), ", ".join(SECTIONS)))
-    return tuple(s for s in SECTIONS if s in names)
+        raise UsageError("unknown section(s) %s; choose from: %s" % (", ".join(unknown), ", ".join(known)))
+    return tuple(s for s in known if s in names or ("all" in names and s in SECTIONS))
 
 
 def select_samples(num_test, samples, seed=0):
@@ -313,6 +319,10 @@ def evaluate(run, samples=500, sections=None, second_run=None, seed=0, log=print
                       probabilities=pp[i].tolist(), jsd=float(per["jsd"][i]), attack=name,
                       changed=sorted(int(c) for c in r["changed"][i]))
                 for i in succ]
+        elif name in OPT_IN:
+            from attn_tf.evaluation import diagnostics
+
+            out = diagnostics.run_section(name, run, log=log)
         elif name == "sensitivity":
             s = stability.sensitivity_max(adapter, ids, seed=seed)
             out = {"sensitivity_max": metrics.summarize(s), "draws": 10, "radius": 0.02}
