@@ -3,9 +3,10 @@
     python bench/faithful_options.py --name ortho_sparse --lstm orthogonal --normalizer sparsemax
 
 Trains like `python train.py` (movie_reviews, 4 epochs, Adam 2e-3, batch 64, max length 64, seed 0, best
-epoch by validation accuracy) with the given options, writes a run directory that
-`python -m attn_tf.evaluate` can read (runs/faithful/<name>), and prints one JSON line with the validation
-accuracy and, on a fixed sample of validation examples, tau(attention, gradient), tau(attention, LOO),
+epoch by validation accuracy) with the given options (and, with --lstm-units / --embedding-dim /
+--attention-units / --dropout / --embedding-dropout, sizes other than the registry's defaults), writes a
+run directory that `python -m attn_tf.evaluate` can read (runs/faithful/<name>), and prints one JSON line
+with the validation accuracy (per epoch, and the best) and, on a fixed sample of validation examples, tau(attention, gradient), tau(attention, LOO),
 ERASER AOPC comprehensiveness of the attention / gradient / random rankings and the attention entropy
 ratio. The test split is not read by the sweep (model choice is on validation). Once a variant is chosen,
 
@@ -66,6 +67,12 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--learning-rate", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
+    # Sizes (defaults: the registry's bilstm_attention "default" sizes).
+    p.add_argument("--lstm-units", type=int, default=None)
+    p.add_argument("--embedding-dim", type=int, default=None)
+    p.add_argument("--attention-units", type=int, default=None)
+    p.add_argument("--dropout", type=float, default=None)
+    p.add_argument("--embedding-dropout", type=float, default=None)
     p.add_argument("--val-samples", type=int, default=300)
     p.add_argument("--logdir", default="runs/faithful")
     p.add_argument("--results", default="runs/faithful/sweep.jsonl")
@@ -77,12 +84,17 @@ def main(argv=None):
     from attn_tf.data import TextVectorizer, make_dataset, vectorize_numpy
     from attn_tf.models.bilstm_attention import bilstm_attention
     from attn_tf.data.run_data import load_classification_data as load_data
+    from attn_tf.models import registry
 
+    sizes = dict(registry.get("bilstm_attention").sizes["default"])
+    for key in ("lstm_units", "embedding_dim", "attention_units", "dropout", "embedding_dropout"):
+        if getattr(a, key) is not None:
+            sizes[key] = getattr(a, key)
     keras.utils.set_random_seed(a.seed)
     config = {"model": "bilstm_attention", "dataset": "movie_reviews", "data": None, "seed": a.seed,
               "max_length": 64, "vocab_size": 20000, "batch_size": 64, "epochs": a.epochs,
               "learning_rate": a.learning_rate, "lstm": a.lstm, "attention_normalizer": a.normalizer,
-              "conicity_weight": a.conicity_weight, "tying_weight": a.tying_weight}
+              "conicity_weight": a.conicity_weight, "tying_weight": a.tying_weight, "model_sizes": sizes}
     data = load_data(config)
     run_dir = os.path.join(a.logdir, a.name)
     os.makedirs(run_dir, exist_ok=True)
@@ -93,7 +105,7 @@ def main(argv=None):
         json.dump(config, f, indent=2)
     model = bilstm_attention(len(vec.vocabulary), len(data.class_names), max_length=64, lstm=a.lstm,
                              conicity_weight=a.conicity_weight, tying_weight=a.tying_weight,
-                             attention_normalizer=a.normalizer)
+                             attention_normalizer=a.normalizer, **sizes)
     train_model = keras.Model(model.input, model.output["probabilities"])
     train_model.compile(keras.optimizers.Adam(a.learning_rate), "sparse_categorical_crossentropy",
                         metrics=["accuracy"])
@@ -126,9 +138,11 @@ def main(argv=None):
     ent = -(np.where(att > 0, att * np.log(np.maximum(att, 1e-12)), 0)).sum(1)
     ratio = np.where(lengths > 1, ent / np.log(np.maximum(lengths, 2)), 1.0)
     res = {"name": a.name, "lstm": a.lstm, "normalizer": a.normalizer, "conicity_weight": a.conicity_weight,
-           "tying_weight": a.tying_weight, "epochs": a.epochs, "seed": a.seed,
+           "tying_weight": a.tying_weight, "epochs": a.epochs, "learning_rate": a.learning_rate,
+           "seed": a.seed, **sizes,
            "val_accuracy_best": float(max(hist.history["val_accuracy"])),
            "best_epoch": int(np.argmax(hist.history["val_accuracy"]) + 1),
+           "val_accuracy_per_epoch": [round(float(v), 4) for v in hist.history["val_accuracy"]],
            "val_tau_attn_grad": summary["attn_grad"]["mean"], "val_tau_attn_loo": summary["attn_loo"]["mean"],
            "val_tau_grad_loo": summary["grad_loo"]["mean"],
            "val_aopc_comp_attention": er["attention"]["aopc_comprehensiveness"],
