@@ -202,6 +202,45 @@ class Shooter:
         self.page.click("button[data-view=%s]" % name)
         self.wait(renderedView=name)
 
+    def hover_strongest_cell(self, matrix, row_fraction):
+        """Hovers the strongest key of one query row of a matrix view.
+
+        Args:
+            matrix: JavaScript expression of the matrix view (e.g. window.attentionApp.views.cross.matrix).
+            row_fraction: which query row, as a fraction of the rows (0.5 = the middle one).
+        """
+        self.page.evaluate(
+            """([expr, f]) => { const v = eval(expr); const s = v.spec;
+               const i = Math.min(s.Q - 1, Math.floor(s.Q * f)); let j = 0;
+               for (let k = 1; k < s.K; k++) if (s.m[i * s.K + k] > s.m[i * s.K + j]) j = k;
+               v.hoverCell(i, j); }""", [matrix, row_fraction])
+
+    def hover_strongest_pooled(self):
+        """Hovers the token with the largest pooling weight (pooling text of the heatmaps view)."""
+        strongest = self.page.evaluate(
+            """async () => { const L = await window.attentionApp.layers(); const d = L[0].data; let j = 0;
+               for (let k = 1; k < d.length; k++) if (d[k] > d[j]) j = k; return j; }""")
+        self.page.hover('.pool-tok[data-index="%d"]' % strongest)
+        self.page.wait_for_timeout(200)
+
+    def head_view_and_flows(self, head_view, head_view_hover, flows, hover_fraction):
+        """Shoots the head view of the selected layer, again with one query token hovered, then the flows view.
+
+        Args:
+            head_view, head_view_hover, flows: the three PNG names.
+            hover_fraction: which query token to hover, as a fraction of the tokens.
+        """
+        self.view("headview")
+        self.shot(head_view, ".headview .panel")
+        n = self.page.locator('.hv-tok[data-side="q"]').count()
+        self.page.hover('.hv-tok[data-side="q"][data-index="%d"]' % int(n * hover_fraction))
+        self.page.wait_for_timeout(200)
+        self.shot(head_view_hover, ".headview .panel", extra=".tooltip")
+        self.page.mouse.move(0, 0)
+        self.view("flows")
+        self.page.wait_for_function("() => document.querySelectorAll('#flow-bars .bar.flow').length > 0", timeout=120000)
+        self.shot(flows, ".view.flows")
+
     def shot(self, name, selector=None, pad=8, extra=None):
         path = os.path.join(self.out, name)
         if selector is None:
@@ -223,6 +262,40 @@ class Shooter:
         print("wrote", os.path.relpath(path, REPO))
 
 
+def tensorboard_page(browser, base, path, run=None, tag=None, prepare=None):
+    """Screenshot of the whole TensorBoard page with the Attention tab open on `run` (and probe `tag`).
+
+    Args:
+        browser: a Playwright browser.
+        base: TensorBoard's base URL.
+        path: the PNG to write.
+        run: the run to select (default: the tab's first).
+        tag: the probe example of that run to select (default: the tab's choice).
+        prepare: called with the tab's frame before the screenshot (e.g. to click a matrix), or None.
+    """
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.goto(base + "/#attention")
+    frame = None
+    for _ in range(300):
+        frame = next((f for f in page.frames if "plugin_entry.html" in f.url), None)
+        if frame:
+            break
+        page.wait_for_timeout(100)
+    frame.wait_for_selector("#attn-app[data-state=ready]", state="attached", timeout=60000)
+    for sel, value, attr in (("#run-select", run, "renderedRun"), ("#tag-select", tag, "renderedTag")):
+        if value:
+            frame.select_option(sel, value)
+            frame.wait_for_function(
+                "([k, v]) => { const a = document.querySelector('#attn-app'); return a.dataset.state === 'ready' && a.dataset[k] === v; }",
+                arg=[attr, value], timeout=60000)
+    if prepare:
+        prepare(frame)
+    page.wait_for_timeout(500)
+    page.screenshot(path=path)
+    print("wrote", os.path.relpath(path, REPO))
+    page.close()
+
+
 def shoot(base, out, runs):
     from playwright.sync_api import sync_playwright
 
@@ -230,24 +303,7 @@ def shoot(base, out, runs):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             # 1. The tab inside TensorBoard.
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(base + "/#attention")
-            frame = None
-            for _ in range(300):
-                frame = next((f for f in page.frames if "plugin_entry.html" in f.url), None)
-                if frame:
-                    break
-                page.wait_for_timeout(100)
-            frame.wait_for_selector("#attn-app[data-state=ready]", state="attached", timeout=60000)
-            if runs["transformer"]:
-                frame.select_option("#run-select", runs["transformer"])
-                frame.wait_for_function(
-                    "r => { const a = document.querySelector('#attn-app'); return a.dataset.state === 'ready' && a.dataset.renderedRun === r; }",
-                    arg=runs["transformer"], timeout=60000)
-            page.wait_for_timeout(500)
-            page.screenshot(path=os.path.join(out, "heatmaps.png"))
-            print("wrote", os.path.relpath(os.path.join(out, "heatmaps.png"), REPO))
-            page.close()
+            tensorboard_page(browser, base, os.path.join(out, "heatmaps.png"), runs["transformer"])
 
             s = Shooter(browser, base, out)
             if runs["transformer"]:
@@ -255,28 +311,12 @@ def shoot(base, out, runs):
                 # 2. Enlarged heatmap of one head, hovering a cell.
                 s.page.click('.hm-canvas[data-layer="2"][data-head="2"]')
                 s.wait()
-                # Hover the strongest key of one query row.
-                s.page.evaluate(
-                    """() => { const v = window.attentionApp.views.heatmaps.detail; const s = v.spec;
-                       const i = Math.min(s.Q - 1, Math.floor(s.Q * 0.7)); let j = 0;
-                       for (let k = 1; k < s.K; k++) if (s.m[i * s.K + k] > s.m[i * s.K + j]) j = k;
-                       v.hoverCell(i, j); }"""
-                )
+                s.hover_strongest_cell("window.attentionApp.views.heatmaps.detail", 0.7)
                 s.shot("heatmap_enlarged_hover.png", "#hm-detail", extra=".tooltip")
                 s.page.evaluate("() => window.attentionApp.views.heatmaps.detail.onLeave()")
-                # 4. Head view with one token hovered.
+                # 4. Head view with one token hovered; 5. flows into position 0 ([CLS]).
                 s.page.select_option("#layer-select", "1")
-                s.view("headview")
-                s.shot("head_view.png", ".headview .panel")
-                n = s.page.locator('.hv-tok[data-side="q"]').count()
-                s.page.hover('.hv-tok[data-side="q"][data-index="%d"]' % int(n * 0.75))
-                s.page.wait_for_timeout(200)
-                s.shot("head_view_hover.png", ".headview .panel", extra=".tooltip")
-                s.page.mouse.move(0, 0)
-                # 5. Flows into position 0 ([CLS]).
-                s.view("flows")
-                s.page.wait_for_function("() => document.querySelectorAll('#flow-bars .bar.flow').length > 0", timeout=60000)
-                s.shot("flows.png", ".view.flows")
+                s.head_view_and_flows("head_view.png", "head_view_hover.png", "flows.png", 0.75)
                 # 6. Evolution: statistics and the step difference.
                 s.page.select_option("#layer-select", "0")
                 s.view("evolution")
@@ -284,22 +324,13 @@ def shoot(base, out, runs):
             if runs["pooling"]:
                 s.run(runs["pooling"])
                 s.view("heatmaps")
-                strongest = s.page.evaluate(
-                    """async () => { const L = await window.attentionApp.layers(); const d = L[0].data; let j = 0;
-                       for (let k = 1; k < d.length; k++) if (d[k] > d[j]) j = k; return j; }"""
-                )
-                s.page.hover('.pool-tok[data-index="%d"]' % strongest)
+                s.hover_strongest_pooled()
                 s.shot("pooling_text.png", ".panel.pooling", extra=".tooltip")
                 s.page.mouse.move(0, 0)
             if runs["cross"]:
                 s.run(runs["cross"])
                 s.view("cross")
-                s.page.evaluate(
-                    """() => { const v = window.attentionApp.views.cross.matrix; const s = v.spec;
-                       const i = Math.floor(s.Q / 2); let j = 0;
-                       for (let k = 1; k < s.K; k++) if (s.m[i * s.K + k] > s.m[i * s.K + j]) j = k;
-                       v.hoverCell(i, j); }"""
-                )
+                s.hover_strongest_cell("window.attentionApp.views.cross.matrix", 0.5)
                 s.shot("cross_attention.png", ".view.cross", extra=".tooltip")
         finally:
             browser.close()
