@@ -49,8 +49,12 @@ def _get(d, *path):
 def key_metrics(results):
     """Flat dict of the headline figures (TensorBoard scalars, comparisons)."""
     s = results["sections"]
+    if results.get("task") == "seq2seq":
+        from attn_tf.evaluation.seq2seq_alignment import key_metrics as seq2seq_metrics
+
+        return seq2seq_metrics(results)
     m = {"accuracy/sample": results.get("sample_accuracy")}
-    for pair in ("attn_grad", "attn_loo", "grad_loo", "attn_ig"):
+    for pair in ("attn_grad", "attn_loo", "grad_loo", "attn_ig", "rollout_grad", "rollout_loo"):
         m["faithfulness/tau_%s" % pair] = _get(s, "agreement", "kendall_tau", pair, "mean")
     m["faithfulness/ig_completeness_within_5pct"] = _get(s, "agreement", "ig_completeness", "frac_within_5pct")
     m["faithfulness/permutation_median_delta"] = _get(s, "permutation", "median_delta", "median")
@@ -60,7 +64,7 @@ def key_metrics(results):
     m["faithfulness/wp_mlp_model_minus_uniform_f1"] = _get(s, "wp_diagnostic", "model_minus_uniform_test_f1")
     m["faithfulness/erasure_flip_rate_top"] = _get(s, "erasure", "single_weight", "flip_rate_top")
     m["faithfulness/erasure_attention_never_flip"] = _get(s, "erasure", "until_flip", "attention", "never_flip")
-    for r in ("attention", "gradient", "ig", "loo", "random"):
+    for r in ("attention", "rollout", "gradient", "ig", "loo", "random"):
         m["faithfulness/aopc_comprehensiveness_%s" % r] = _get(s, "eraser", "rankings", r, "aopc_comprehensiveness")
         m["faithfulness/aopc_sufficiency_%s" % r] = _get(s, "eraser", "rankings", r, "aopc_sufficiency")
     for cfg, v in (s.get("noise") or {}).items():
@@ -99,6 +103,10 @@ def _skipped(sec):
 
 
 def markdown(results, plot_paths=None, compare=None):
+    if results.get("task") == "seq2seq":
+        from attn_tf.evaluation.seq2seq_alignment import markdown as seq2seq_markdown
+
+        return seq2seq_markdown(results)
     s = results["sections"]
     L = []
     w = L.append
@@ -127,7 +135,8 @@ def markdown(results, plot_paths=None, compare=None):
         w("|---|---|---|---|---|---|")
         for pair, label in (("attn_grad", "attention vs gradient"), ("attn_loo", "attention vs LOO"),
                             ("grad_loo", "gradient vs LOO (ceiling)"), ("attn_ig", "attention vs IG"),
-                            ("ig_loo", "IG vs LOO")):
+                            ("ig_loo", "IG vs LOO"), ("rollout_grad", "rollout (all blocks) vs gradient"),
+                            ("rollout_loo", "rollout (all blocks) vs LOO")):
             t = sec["kendall_tau"].get(pair)
             if t is None:
                 continue
@@ -447,7 +456,7 @@ def write_tensorboard(out_dir, results, art, step=0):
 def write_report(out_dir, results, art, compare=None, step=0):
     """Writes every output; returns the paths."""
     os.makedirs(out_dir, exist_ok=True)
-    plot_paths = plots.draw_all(results, art, out_dir)
+    plot_paths = {} if results.get("task") == "seq2seq" else plots.draw_all(results, art, out_dir)
     if not plot_paths and not plots.available():
         results.setdefault("notes", []).append("matplotlib is not installed: no PNG plots")
     tb = write_tensorboard(out_dir, results, art, step=step)

@@ -28,6 +28,7 @@ SECTIONS = (
     "hotflip",       # HotFlip-style gradient word flips
     "sensitivity",   # embedding-noise sensitivity_max of the attention
     "seeds",         # seed-variance floor (needs --second-run)
+    "alignment",     # seq2seq: cross-attention vs gradient alignment (attn_tf/evaluation/seq2seq_alignment.py)
 )
 # Opt-in (they train models, minutes each; attn_tf/evaluation/diagnostics.py): run only when named.
 OPT_IN = (
@@ -36,6 +37,8 @@ OPT_IN = (
 )
 POOLING_ONLY = ("permutation", "adversarial", "uniform", "erasure") + OPT_IN
 TRANSFORMER_ONLY = ("transformer",)
+SEQ2SEQ_ONLY = ("alignment",)
+WORD_LEVEL = ("noise", "deepwordbug", "hotflip")  # perturb word tokens: not for WordPiece (minilm) runs
 MAX_PAIRS = 8
 
 
@@ -52,6 +55,10 @@ class Run:
         self.data = data
         self.train_results = results
         self.adapter = ClassifierAdapter(model, kind=config.get("model"))
+        if hasattr(vectorizer, "cls_id"):  # [CLS] ... [SEP]: the measures see the content tokens only
+            from attn_tf.evaluation.special_tokens import SpecialTokensAdapter
+
+            self.adapter = SpecialTokensAdapter(self.adapter, vectorizer.cls_id, vectorizer.sep_id)
 
 
 def load_run(run_dir):
@@ -61,6 +68,10 @@ def load_run(run_dir):
     from attn_tf import run_dir as rd
 
     run = rd.RunDir(run_dir)
+    from attn_tf.evaluation import seq2seq_alignment
+
+    if seq2seq_alignment.seq2seq_spec(run) is not None:  # no vectorizer.json: source/target vocabularies
+        return seq2seq_alignment.load_run(run_dir, run)
     missing = run.missing(rd.CONFIG, rd.VECTORIZER, rd.MODEL)
     if missing:
         raise UsageError(
@@ -75,7 +86,7 @@ def load_run(run_dir):
         raise UsageError("%s/config.json: %s" % (run_dir, e))
     covered = [n for n in registry.names(registry.CLASSIFIER) if registry.get(n).evaluation is not None]
     if spec.name not in covered:
-        raise UsageError("%s is a %s run; the evaluation covers the classifiers (%s)"
+        raise UsageError("%s is a %s run; the evaluation covers the classifiers (%s) and the seq2seq models"
                          % (run_dir, spec.name, ", ".join(covered)))
     import keras
 
@@ -143,6 +154,10 @@ class _Cache:
             elif name == "blankout":
                 pred = self.probs.argmax(-1)
                 self._values[name] = imp.leave_one_out(a, self.ids, self.probs, mode="unk", target=pred)[0]
+            elif name == "rollout":
+                from attn_tf.evaluation.transformer_attribution import rollout_vector
+
+                self._values[name] = rollout_vector(a, self.ids)
             else:
                 raise KeyError(name)
             self.log("  %s importance: %.1f s" % (name, time.time() - t))
@@ -170,6 +185,11 @@ def evaluate(run, samples=500, sections=None, second_run=None, seed=0, log=print
     from attn_tf.metrics.attention_faithfulness import entropy_ratio
 
     sections = parse_sections(sections)
+    if getattr(run, "task", None) == "seq2seq":
+        from attn_tf.evaluation import seq2seq_alignment
+
+        idx = select_samples(len(run.data.test_sources), samples, seed)
+        return seq2seq_alignment.evaluate(run, idx, sections, seed=seed, log=log)
     adapter = run.adapter
     data = run.data
     idx = select_samples(len(data.test_texts), samples, seed)
@@ -178,6 +198,11 @@ def evaluate(run, samples=500, sections=None, second_run=None, seed=0, log=print
     vec = run.vectorizer
     ids = vectorize_numpy(texts, vec)
     tokens = vec.tokens_for(texts)
+    from attn_tf.evaluation.special_tokens import content_ids, content_tokens
+
+    specials = getattr(adapter, "specials", None)
+    if specials:  # MiniLM: [CLS]/[SEP] are not ranked, deleted or perturbed (special_tokens.py)
+        ids, tokens = content_ids(ids, adapter.cls_id, adapter.sep_id), content_tokens(tokens)
     lengths = real_lengths(ids)
     start_all = time.time()
     probs, attention = adapter.predict(ids)
@@ -197,7 +222,9 @@ def evaluate(run, samples=500, sections=None, second_run=None, seed=0, log=print
         # H(attention) / log(n), mean over the sample (1 = uniform); the training curve logs the same.
         "attention_entropy_ratio": entropy_ratio(attention, ids),
         "attention": ("pooling weights" if adapter.has_pooling_attention else
-                      "last block, mean over heads and real query rows (attention received)"),
+                      "last block, mean over heads and real query rows (attention received)"
+                      + ("; [CLS]/[SEP] excluded (renormalised over the text's pieces)" if specials else "")
+                      + "; also rollout of all blocks, mean over real query rows (`rollout` rows)"),
         "sections": {},
         "timing_seconds": {},
     }
@@ -212,6 +239,13 @@ def evaluate(run, samples=500, sections=None, second_run=None, seed=0, log=print
         if name in TRANSFORMER_ONLY and adapter.has_pooling_attention:
             results["sections"][name] = {"skipped": "applies to transformer models"}
             continue
+        if name in SEQ2SEQ_ONLY:
+            results["sections"][name] = {"skipped": "applies to seq2seq runs"}
+            continue
+        if name in WORD_LEVEL and specials:
+            results["sections"][name] = {"skipped": "word-level perturbations; not implemented for WordPiece "
+                                                    "(minilm) runs"}
+            continue
         if name == "seeds" and second_run is None:
             results["sections"][name] = {"skipped": "pass --second-run RUN_DIR (same setup, another seed)"}
             continue
@@ -221,6 +255,11 @@ def evaluate(run, samples=500, sections=None, second_run=None, seed=0, log=print
         if name == "agreement":
             grad, loo, ig = cache.get("gradient"), cache.get("loo"), cache.get("ig")
             summary, per = faithfulness.agreement(attention, grad, loo, ids, ig)
+            if not adapter.has_pooling_attention:  # the Transformer's rollout ranked the same way
+                roll, roll_per = faithfulness.agreement(cache.get("rollout"), grad, loo, ids)
+                for k in ("attn_grad", "attn_loo"):
+                    summary[k.replace("attn", "rollout")] = roll[k]
+                    per[k.replace("attn", "rollout")] = roll_per[k]
             delta = cache.get("ig_delta")
             rel = np.abs(ig.sum(1) - delta) / np.maximum(np.abs(delta), 1e-6)
             big = np.abs(delta) >= 0.01
@@ -263,6 +302,8 @@ def evaluate(run, samples=500, sections=None, second_run=None, seed=0, log=print
             rng = np.random.default_rng(seed)
             rankings = {"attention": attention, "gradient": cache.get("gradient"), "ig": cache.get("ig"),
                         "loo": cache.get("loo"), "random": rng.random(ids.shape)}
+            if not adapter.has_pooling_attention:
+                rankings["rollout"] = cache.get("rollout")
             r = erasure.eraser(adapter, ids, probs, rankings, seed=seed)
             out = {"rankings": erasure.eraser_summary(r), "convention": erasure.bins_note()}
             art["eraser"] = r
@@ -332,6 +373,9 @@ def evaluate(run, samples=500, sections=None, second_run=None, seed=0, log=print
             texts_ok = other.vectorizer.get_config()["max_length"] == vec.max_length
             ids_b = vectorize_numpy(texts, other.vectorizer)
             tokens_b = other.vectorizer.tokens_for(texts)
+            if getattr(other.adapter, "specials", None):
+                ids_b = content_ids(ids_b, other.adapter.cls_id, other.adapter.sep_id)
+                tokens_b = content_tokens(tokens_b)
             out = stability.seed_floor(adapter, ids, other.adapter, ids_b, tokens, tokens_b)
             out["second_run"] = other.run_dir
             out["same_max_length"] = bool(texts_ok)

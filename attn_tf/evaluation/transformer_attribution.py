@@ -39,17 +39,46 @@ except ImportError:  # pragma: no cover - plugin not installed
         return result
 
 
-def layer_importances(attention, n, with_flow=False):
-    """attention [L, H, T, T] of one instance -> dict kind -> [L, n] importances."""
-    att = np.asarray(attention, np.float64)[:, :, :n, :n]
+def layer_importances(attention, n, with_flow=False, specials=(0, 0)):
+    """attention [L, H, T, T] of one instance -> dict kind -> [L, n] importances.
+
+    `specials` = (before, after): special positions around the n content
+    tokens ([CLS], [SEP]); the attention, rollout and flow run over all
+    n + before + after real positions (rows: all of them, as the model
+    pools them) and the importances are those of the content columns only.
+    """
+    before, after = specials
+    m = n + before + after
+    att = np.asarray(attention, np.float64)[:, :, :m, :m]
     num_layers = att.shape[0]
-    raw = att.mean(1).mean(1)  # [L, n]
-    roll = np.stack([_rollout(list(att[: l + 1])).mean(0) for l in range(num_layers)])
+    cols = slice(before, before + n)
+    raw = att.mean(1).mean(1)[:, cols]  # [L, n]
+    roll = np.stack([_rollout(list(att[: l + 1])).mean(0)[cols] for l in range(num_layers)])
     out = {"raw": raw, "rollout": roll}
     if with_flow and _flow is not None:
         out["flow"] = np.stack([
-            np.mean([_flow(list(att[: l + 1]), p) for p in range(n)], axis=0) for l in range(num_layers)
+            np.mean([_flow(list(att[: l + 1]), p) for p in range(m)], axis=0)[cols] for l in range(num_layers)
         ])
+    return out
+
+
+def rollout_vector(adapter, ids, batch_size=64):
+    """Rollout of all layers, mean over the real query rows: [N, T] over the (content) tokens, rows sum to 1.
+
+    The attention summary of a Transformer that the agreement and ERASER
+    sections rank beside the last block's raw attention.
+    """
+    ids = np.asarray(ids, np.int32)
+    lengths = real_lengths(ids)
+    specials = getattr(adapter, "specials", (0, 0))
+    out = np.zeros(ids.shape, np.float64)
+    for idx in length_batches(lengths, batch_size):
+        _, att = adapter.predict_full(trim(ids[idx]))
+        for j, i in enumerate(idx):
+            n = int(lengths[i])
+            if n:
+                v = layer_importances(att[j], n, specials=specials)["rollout"][-1]
+                out[i, :n] = v / max(v.sum(), 1e-12)
     return out
 
 
@@ -62,14 +91,15 @@ def evaluate(adapter, ids, probs, blankout, gradient, flow_samples=20, flow_max_
     flow_set = set(flow_candidates.tolist())
     rho = {ref: {kind: np.full((len(ids), num_layers), np.nan) for kind in ("raw", "rollout", "flow")}
            for ref in ("blankout", "gradient")}
+    specials = getattr(adapter, "specials", (0, 0))  # [CLS]/[SEP] around the content (SpecialTokensAdapter)
     for idx in length_batches(lengths, batch_size):
         sub = trim(ids[idx])
-        _, att = adapter.predict_full(sub)  # [B, L, H, T, T]
+        _, att = adapter.predict_full(sub)  # [B, L, H, T, T] (T + 2 with [CLS]/[SEP])
         for j, i in enumerate(idx):
             n = int(lengths[i])
             if n < 3:
                 continue
-            imps = layer_importances(att[j], n, with_flow=i in flow_set)
+            imps = layer_importances(att[j], n, with_flow=i in flow_set, specials=specials)
             for ref, target in (("blankout", blankout[i, :n]), ("gradient", gradient[i, :n])):
                 for kind, vals in imps.items():
                     for l in range(num_layers):

@@ -116,11 +116,22 @@ class Seq2SeqGRU(keras.Model):
             return self.encode_layers(source_ids, training=True)
         return self._encode_fused(source_ids)
 
-    def encode_layers(self, source_ids, training=False):
-        """The encoder through the Keras layers (training, `call`)."""
+    def source_token_embeddings(self, source_ids):
+        """`source_ids [B, S]` -> their embeddings [B, S, E] (what `source_embeddings=` takes)."""
+        return self.source_embedding(ops.cast(source_ids, "int32"))
+
+    def encode_layers(self, source_ids, training=False, source_embeddings=None):
+        """The encoder through the Keras layers (training, `call`).
+
+        `source_embeddings` [B, S, E]: used instead of looking `source_ids` up
+        (the mask still comes from the ids); gradients w.r.t. them give the
+        gradient alignments of `attn_tf.evaluation.seq2seq_alignment`.
+        """
         source_ids = ops.cast(source_ids, "int32")
         mask = ops.not_equal(source_ids, 0)
-        x = self.embedding_dropout(self.source_embedding(source_ids), training=training)
+        if source_embeddings is None:
+            source_embeddings = self.source_token_embeddings(source_ids)
+        x = self.embedding_dropout(source_embeddings, training=training)
         memory, forward, backward = self.encoder(x, mask=mask, training=training)
         state = self.bridge(ops.concatenate([forward, backward], axis=-1))
         if self.memory_projection is not None:
@@ -263,9 +274,12 @@ class Seq2SeqGRU(keras.Model):
         logits = tf.matmul(hidden, w["out_kernel"]) + w["out_bias"]
         return logits, h, weights
 
-    def attention_maps(self, source_ids, target_in):
-        """Teacher-forced attention for logging: {"cross": [B, 1, 1, T, S]} (one layer, one head)."""
-        enc = self.encode_layers(source_ids)
+    def attention_maps(self, source_ids, target_in, source_embeddings=None):
+        """Teacher-forced attention for logging: {"logits", "cross": [B, 1, 1, T, S]} (one layer, one head).
+
+        `source_embeddings`: see `encode_layers`.
+        """
+        enc = self.encode_layers(source_ids, source_embeddings=source_embeddings)
         logits, weights = self.decode_sequence(target_in, enc)
         return {"logits": logits, "cross": weights[:, None, None]}
 

@@ -79,10 +79,27 @@ class Seq2SeqTransformer(keras.Model):
         self.output_projection = layers.Dense(self.target_vocab_size, dtype="float32", name="output_projection")
 
     # ------------------------------------------------------------------ pieces
-    def encode(self, source_ids, training=False, return_weights=False):
+    def source_token_embeddings(self, source_ids):
+        """`source_ids [B, S]` -> token embeddings [B, S, D] without positions (what `source_embeddings=` takes)."""
+        source_ids = ops.cast(source_ids, "int32")[:, : self.max_source_length]
+        return self.source_embedding.token_embedding(source_ids)
+
+    def encode(self, source_ids, training=False, return_weights=False, source_embeddings=None):
+        """Encodes `source_ids [B, S]`: {"memory", "source_mask", cross keys/values} (and the self-attention).
+
+        `source_embeddings` [B, S, D]: token embeddings used instead of
+        looking `source_ids` up (positions are added; the mask comes from the
+        ids); gradients w.r.t. them give the gradient alignments of
+        `attn_tf.evaluation.seq2seq_alignment`.
+        """
         source_ids = ops.cast(source_ids, "int32")[:, : self.max_source_length]
         mask = ops.not_equal(source_ids, 0)
-        x = self.embedding_dropout(self.source_embedding(source_ids), training=training)
+        if source_embeddings is None:
+            x = self.source_embedding(source_ids)
+        else:
+            positions = self.source_embedding.position_embedding(ops.arange(0, ops.shape(source_ids)[1], dtype="int32"))
+            x = source_embeddings + ops.expand_dims(positions, 0)
+        x = self.embedding_dropout(x, training=training)
         weights = []
         for block in self.encoder_blocks:
             x, w = block(x, padding_mask=mask, return_attention_scores=True, training=training)
@@ -211,10 +228,10 @@ class Seq2SeqTransformer(keras.Model):
         logits, cross = self.decode_sequence(prefix, enc)
         return logits[:, -1], state, cross[:, -1]
 
-    def attention_maps(self, source_ids, target_in):
-        """Teacher-forced attention for logging: encoder_self [B, L, H, S, S],
-        decoder_self [B, L, H, T, T], cross [B, L, H, T, S]."""
-        enc, enc_w = self.encode(source_ids, return_weights=True)
+    def attention_maps(self, source_ids, target_in, source_embeddings=None):
+        """Teacher-forced attention for logging: logits, encoder_self [B, L, H, S, S],
+        decoder_self [B, L, H, T, T], cross [B, L, H, T, S]. `source_embeddings`: see `encode`."""
+        enc, enc_w = self.encode(source_ids, return_weights=True, source_embeddings=source_embeddings)
         logits, self_w, cross_w = self.decode_sequence(target_in, enc, return_weights=True)
         return {"logits": logits, "encoder_self": ops.stack(enc_w, 1), "decoder_self": ops.stack(self_w, 1),
                 "cross": ops.stack(cross_w, 1)}
