@@ -35,6 +35,7 @@ empty (or white-space only) string gives a row of padding and length 0.
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import os
 import tempfile
@@ -44,6 +45,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from .cache import cache_dir, read_json_cache, write_json_atomic
 from .errors import DataError
 
 __all__ = ["SequenceVocabulary", "PAD_ID", "UNK_ID", "START_ID", "END_ID", "SPECIAL_TOKENS", "SEQ_TOKENIZERS"]
@@ -57,6 +59,12 @@ WORDPIECE_SIZE = 8000
 WORDPIECE_INPUT_WORDS = 20000
 SUFFIX = "##"
 _FORMAT = "attn_tf.SequenceVocabulary"
+
+
+def _wordpiece_cache_file(counts, settings) -> Path:
+    """Cache file of the pieces learned from `counts` ([(word, count)], sorted) with `settings`."""
+    h = hashlib.sha256(json.dumps([settings, counts], ensure_ascii=False).encode("utf-8")).hexdigest()
+    return cache_dir() / "parsed" / ("wordpiece-%s.json" % h[:32])
 
 
 class _Frozen:
@@ -253,14 +261,24 @@ class SequenceVocabulary(tf.Module):
         for t in list(SPECIAL_TOKENS) + [""]:
             counter.pop(t, None)
         size = max(min(int(max_tokens), WORDPIECE_SIZE), len(SPECIAL_TOKENS) + 1)
-        # The learner is pure Python: on the 100k distinct words of de_en it took
-        # minutes with its defaults; the most frequent WORDPIECE_INPUT_WORDS words
-        # and 2 iterations learn a vocabulary in about a minute (every character
-        # of the texts stays a piece, so nothing becomes [UNK]).
-        learned = learner.learn(sorted(counter.items()), vocab_size=size, reserved_tokens=list(SPECIAL_TOKENS),
-                                max_input_tokens=WORDPIECE_INPUT_WORDS, num_iterations=2, slack_ratio=0.1,
-                                include_joiner_token=True, joiner=SUFFIX)
-        vocab = list(SPECIAL_TOKENS) + [t for t in learned if t not in SPECIAL_TOKENS and t]
+        counts = sorted(counter.items())
+        settings = {"size": size, "input_words": WORDPIECE_INPUT_WORDS, "iterations": 2, "slack": 0.1}
+        # The learner is pure Python and deterministic: the same word counts and settings give
+        # the same pieces, so they are cached (minutes under load for de_en; a rerun, a resume
+        # or another model on the same split skips it).
+        cache_file = _wordpiece_cache_file(counts, settings)
+        cached = read_json_cache(cache_file, lambda o: isinstance(o, list) and all(isinstance(t, str) for t in o))
+        if cached is None:
+            # On the 100k distinct words of de_en the learner took minutes with its
+            # defaults; the most frequent WORDPIECE_INPUT_WORDS words and 2 iterations
+            # learn a vocabulary in about a minute (every character of the texts stays
+            # a piece, so nothing becomes [UNK]).
+            learned = learner.learn(counts, vocab_size=size, reserved_tokens=list(SPECIAL_TOKENS),
+                                    max_input_tokens=WORDPIECE_INPUT_WORDS, num_iterations=2, slack_ratio=0.1,
+                                    include_joiner_token=True, joiner=SUFFIX)
+            cached = [t for t in learned if t not in SPECIAL_TOKENS and t]
+            write_json_atomic(cache_file, cached)
+        vocab = list(SPECIAL_TOKENS) + list(cached)
         return cls(vocab, tokenizer="wordpiece", lowercase=lowercase, max_length=max_length)
 
     # --------------------------------------------------------------- persistence

@@ -183,7 +183,9 @@ def train(config, strategy=None, log=print, write_results=True):
     ctx = TrainContext(config=config, spec=spec, task=task, data=data, tokenizer=tokenizer, run=run,
                        run_dir=run.path, model=model, train_model=train_model, strategy=strategy, chief=chief,
                        log=log)
-    callbacks, checkpointer = [], None
+    # The task's callbacks come first: they may add validation figures to the epoch logs
+    # (seq2seq: val_bleu) that the scalar logger writes and the checkpointer selects on.
+    callbacks, checkpointer = list(task.callbacks(ctx)), None
     if chief:
         callbacks.append(cb.ScalarLogger(run.path, scalar_every(config)))
         records = task.probe_records(ctx)
@@ -195,7 +197,6 @@ def train(config, strategy=None, log=print, write_results=True):
         callbacks.append(checkpointer)
     if config.get("max_steps"):
         callbacks.append(cb.StopAtStep(config["max_steps"]))
-    callbacks.extend(task.callbacks(ctx))
     for factory in spec.callback_factories():
         callbacks.extend(factory(ctx) or [])
 

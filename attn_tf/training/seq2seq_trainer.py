@@ -46,7 +46,14 @@ def build_vocabularies(data, config):
     return registry.get(config["model"]).tokenizer(config, data)
 
 
-def make_pair_dataset(source_ids, target_ids, batch_size, shuffle, seed=0):
+def bucket_batch_sizes(batch_size, batch_tokens=None):
+    """Batch size of each length bucket: `batch_size`, or as many as fit `batch_tokens` tokens (never fewer)."""
+    if not batch_tokens:
+        return [batch_size] * (len(BUCKETS) + 1)
+    return [max(batch_size, int(batch_tokens) // b) for b in BUCKETS] + [batch_size]
+
+
+def make_pair_dataset(source_ids, target_ids, batch_size, shuffle, seed=0, batch_tokens=None):
     """`((source [b, S], target_in [b, T]), target_out [b, T])` batches, bucketed by length.
 
     `source_ids` / `target_ids` are lists of int arrays (targets with [START]
@@ -61,20 +68,22 @@ def make_pair_dataset(source_ids, target_ids, batch_size, shuffle, seed=0):
         return tf.RaggedTensor.from_row_lengths(values.astype(np.int32), lengths)
 
     n = len(source_ids)
+    sizes = bucket_batch_sizes(batch_size, batch_tokens)
     ds = tf.data.Dataset.from_tensor_slices((ragged(source_ids), ragged(target_ids)))
     ds = ds.map(lambda s, t: (s, t))
     if shuffle:
         ds = ds.shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
     ds = ds.bucket_by_sequence_length(
         lambda s, t: tf.maximum(tf.shape(s)[0], tf.shape(t)[0]),
-        bucket_boundaries=list(BUCKETS), bucket_batch_sizes=[batch_size] * (len(BUCKETS) + 1),
+        bucket_boundaries=list(BUCKETS), bucket_batch_sizes=sizes,
         padded_shapes=([None], [None]))
     ds = ds.map(lambda s, t: ((s, t[:, :-1]), t[:, 1:]), num_parallel_calls=tf.data.AUTOTUNE)
     # The number of batches is known (one partial batch per bucket at most):
     # telling tf.data lets Keras show steps per epoch from the first epoch on.
     lengths = np.maximum([len(a) for a in source_ids], [len(a) for a in target_ids]) if n else np.zeros([0])
     bucket = np.searchsorted(np.asarray(BUCKETS), lengths, side="right")
-    batches = int(sum(-(-int(c) // batch_size) for c in np.bincount(bucket, minlength=len(BUCKETS) + 1)))
+    counts = np.bincount(bucket, minlength=len(BUCKETS) + 1)
+    batches = int(sum(-(-int(c) // sizes[i]) for i, c in enumerate(counts)))
     ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -128,10 +137,11 @@ def compile_model(model, config, total_steps=None):
 
     from attn_tf.models import registry
 
-    clipnorm = registry.get(config["model"]).training_defaults(config).get("clipnorm")
+    defaults = registry.get(config["model"]).training_defaults(config)
+    clipnorm = defaults.get("clipnorm")
     clip = {"clipnorm": clipnorm} if clipnorm else {}
     model.compile(optimizer=keras.optimizers.Adam(learning_rate(config, total_steps), **clip),
-                  loss=MaskedLoss(label_smoothing=LABEL_SMOOTHING), metrics=[MaskedAccuracy()])
+                  loss=MaskedLoss(label_smoothing=defaults.get("label_smoothing", LABEL_SMOOTHING)), metrics=[MaskedAccuracy()])
 
 
 class Translator:
@@ -236,12 +246,31 @@ def make_attention_logger(logdir, model, source_vocab, target_vocab, sources, ta
 
 # ----------------------------------------------------------------------------- evaluation
 
-def evaluate_outputs(data, translator, log=print):
-    """Decodes the unique test sources; returns (metrics dict, rows of (source, output, refs))."""
+def validation_translation(data, translator):
+    """A Keras callback: at each epoch end, greedy-decode the validation sources and add their
+    metrics (`val_bleu`, `val_chrf`) to the epoch logs.
+
+    Teacher-forced token accuracy is a poor proxy for translation quality, so a BLEU-scored
+    dataset keeps the weights of the best validation BLEU (the test split is not read); the
+    scalar logger writes them as validation `epoch_bleu` / `epoch_chrf`.
+    """
+    import keras
+
+    class ValidationTranslation(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                metrics, _, _ = evaluate_outputs(data, translator, split="val")
+                logs.update({"val_" + k: float(v) for k, v in metrics.items()})
+
+    return ValidationTranslation()
+
+
+def evaluate_outputs(data, translator, log=print, split="test"):
+    """Decodes the unique sources of `split` ("test" or "val"); returns (metrics, rows of (source, output, refs), seconds)."""
     from attn_tf.data.seq2seq_datasets import group_references
     from attn_tf.metrics import evaluate
 
-    sources, references = group_references(data.test_sources, data.test_targets)
+    sources, references = group_references(getattr(data, split + "_sources"), getattr(data, split + "_targets"))
     start = time.time()
     outputs = translator(sources)
     seconds = time.time() - start
@@ -321,16 +350,24 @@ class Seq2SeqTask(Task):
         self.test_ds = make_pair_dataset(*encoded(data.test_sources, data.test_targets), config["batch_size"],
                                          shuffle=False)
         self._steps = int(self.epoch_dataset(0).cardinality().numpy())
+        # Translation (BLEU-scored) datasets keep the weights of the best validation BLEU.
+        self.monitor = "val_bleu" if "bleu" in data.metrics and data.val_sources else "val_accuracy"
 
     def steps_per_epoch(self):
         return self._steps
+
+    def callbacks(self, ctx):
+        if self.monitor == "val_bleu":
+            return [validation_translation(self.data, self.probe_translator)]
+        return []
 
     def epoch_dataset(self, epoch):
         """The epoch's batches, shuffled by a seed drawn from (seed, epoch) only, then bucketed by length."""
         from attn_tf.training.loop import epoch_seed
 
         return make_pair_dataset(*self.train_pairs, self.config["batch_size"], shuffle=True,
-                                 seed=epoch_seed(self.config["seed"], epoch))
+                                 seed=epoch_seed(self.config["seed"], epoch),
+                                 batch_tokens=self.spec.training_defaults(self.config).get("batch_tokens"))
 
     def build(self, config, total_steps):
         self.model = build_seq2seq_model(config, self.source_vocab.size, self.target_vocab.size)

@@ -66,6 +66,31 @@ def test_train_gru_on_pairs_logs_attention_and_exports(tmp_path):
 
     scalars = {tag for tag, _, _ in _events(os.path.join(run, "test"))}
     assert {"test/bleu", "test/chrf", "test/loss", "test/token_accuracy"} <= scalars
+    # A translation run decodes the validation split every epoch and keeps the best validation BLEU.
+    validation = {tag for tag, _, _ in _events(os.path.join(run, "validation"))}
+    assert {"epoch_bleu", "epoch_chrf", "epoch_accuracy"} <= validation
+    state = json.load(open(os.path.join(run, "checkpoints", "state.json")))
+    assert state["monitor"] == "val_bleu" and state["best"] is not None
+
+
+def test_token_budget_batches_hold_more_short_pairs():
+    import numpy as np
+
+    from attn_tf.training.seq2seq_trainer import make_pair_dataset
+
+    rng = np.random.default_rng(0)
+    short = [rng.integers(4, 50, size=3).astype(np.int32) for _ in range(300)]
+    long = [rng.integers(4, 50, size=30).astype(np.int32) for _ in range(40)]
+    sources = short + long
+    ds = make_pair_dataset(sources, sources, batch_size=16, shuffle=True, seed=0, batch_tokens=256)
+    sizes = [int(t.shape[0]) for (_, t) in ds]
+    assert len(sizes) == int(ds.cardinality().numpy())  # the announced number of batches is exact
+    assert sum(sizes) == len(sources)
+    # Pairs of 3 tokens (bucket < 4): 256 // 4 = 64 per batch; pairs of 30 (bucket < 32): 256 // 32 = 8,
+    # so they keep --batch-size (16) batches, the last one partial.
+    assert sorted(sizes) == [8, 16, 16, 44, 64, 64, 64, 64]
+    fixed = [int(t.shape[0]) for (_, t) in make_pair_dataset(sources, sources, batch_size=16, shuffle=True)]
+    assert max(fixed) == 16
 
 
 def test_train_transformer_logs_all_attention_kinds(tmp_path):
