@@ -71,7 +71,8 @@ def build_parser():
     p.add_argument("--epochs", type=_positive_int, default=None,
                    help="training epochs (default: 4 bilstm_attention (r8: 8), 8 transformer, 10 seq2seq; seq2seq_gru "
                         "2 on de_en, 20 on --data pairs)")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="global batch size (default: 64)")
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="global batch size (default: 64; minilm 32)")
     p.add_argument("--max-steps", type=_positive_int, default=None,
                    help="stop after this many optimizer steps in total (default: no limit)")
     p.add_argument("--learning-rate", type=_positive_float, default=None,
@@ -152,8 +153,11 @@ def parse_args(argv=None):
         args.epochs = defaults["epochs"]
     if args.learning_rate is None:
         args.learning_rate = defaults["learning_rate"]
+    # A model's registry training defaults may set its own batch size and max length (minilm).
+    if args.batch_size is None:
+        args.batch_size = defaults.get("batch_size", 64)
     if args.max_length is None:
-        args.max_length = DATASET_MAX_LENGTH.get((args.dataset or "").lower(), 64)
+        args.max_length = defaults.get("max_length") or DATASET_MAX_LENGTH.get((args.dataset or "").lower(), 64)
     for key, flag in MODEL_OPTION_FLAGS.items():
         if key not in spec.options:
             if getattr(args, key) is not None:

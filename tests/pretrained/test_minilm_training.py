@@ -163,3 +163,18 @@ def test_preset_vocabulary_size_mismatch_is_refused():
 
     with pytest.raises(ValueError, match="30522"):
         minilm_classifier(2, max_length=8, vocab_size=100)
+
+
+def test_minilm_batch_size_and_max_length_defaults_come_from_its_registry_entry():
+    from attn_tf.models import registry
+    from attn_tf.training import cli
+
+    want = registry.get("minilm").training_defaults({"dataset": "movie_reviews"})
+    args = cli.parse_args(["--model", "minilm"])
+    assert (args.batch_size, args.max_length) == (want["batch_size"], want["max_length"])
+    # the flags still win, and the other models keep the command line's defaults
+    args = cli.parse_args(["--model", "minilm", "--batch-size", "8", "--max-length", "100"])
+    assert (args.batch_size, args.max_length) == (8, 100)
+    args = cli.parse_args(["--model", "transformer"])
+    assert (args.batch_size, args.max_length) == (64, 64)
+    assert cli.parse_args(["--model", "transformer", "--dataset", "r8"]).max_length == 256
