@@ -1,14 +1,19 @@
 #!/usr/bin/env python
 """Decoding throughput of the exported seq2seq signature (sentences/s).
 
-Exports a trained seq2seq run twice into a temporary directory (greedy and
-beam search, `export_run(..., beam_size=K)`), loads each SavedModel as a
-server would (`tf.saved_model.load`, the `serving_default` signature) and
-times batches of held-out sources of the run's dataset (the test split of
-cmudict / de_en / the --data file), after a warm-up.
+Exports a trained seq2seq run into a temporary directory once per decoder
+and search (`export_run(..., beam_size=K, jit_compile=...)`: the interpreted
+tf.while_loop, the state before the speed-up, and the XLA-compiled search of
+the default export), loads each SavedModel as a server would
+(`tf.saved_model.load`, the `serving_default` signature) and times batches of
+held-out sources of the run's dataset (the test split of cmudict / de_en /
+the --data file), after a warm-up that calls one batch of each padded source
+width (XLA compiles once per shape). The output tokens of every decoder are
+compared with the interpreted decoder's, batch by batch.
 
     python bench/decode_throughput.py                       # newest seq2seq run under runs/
     python bench/decode_throughput.py --run-dir runs/seq2seq_gru-cmudict-... --beams 1,4
+    python bench/decode_throughput.py --decoders xla        # the default export only
     python bench/decode_throughput.py --untrained           # no run needed: a fresh cmudict-sized model
 
 Target (issue): >= 10,000 sentences/s for greedy GRU decoding at batch 64 on
@@ -29,6 +34,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 TARGET_GREEDY = 10000  # sentences/s (issue: greedy GRU at batch 64 on 2 cores)
+TARGET_BEAM4 = 4000  # sentences/s (issue: beam 4, same setting)
+DECODERS = {"interpreted": False, "xla": True}  # --decoders name -> export_run(jit_compile=...)
 
 
 def newest_run(logdir):
@@ -64,25 +71,43 @@ def untrained_run(directory):
     return directory
 
 
-def measure(signature, batches, seconds, warmup=3):
+def warmup_batches(run, batches):
+    """Indexes of one batch per (rows, padded source width): the shapes XLA compiles for."""
+    from attn_tf.data.seq2seq_vocab import SequenceVocabulary
+    from attn_tf.decoding.compiled import SOURCE_BUCKET
+
+    vocab = SequenceVocabulary.load(os.path.join(run, "source_vocab.json"))
+    first = {}
+    for i, b in enumerate(batches):
+        width = int(vocab.encode(b)[0].shape[1])
+        first.setdefault((len(b), -(-max(width, 1) // SOURCE_BUCKET)), i)
+    return sorted(first.values())
+
+
+def measure(signature, batches, seconds, warmup):
+    """Sentences/s over passes of `batches` (at least one, until `seconds`) and the first pass's tokens."""
     import tensorflow as tf
 
     tensors = [tf.constant(b, tf.string) for b in batches]
-    for t in tensors[:warmup]:
-        signature(text=t)
+    for i in warmup:
+        signature(text=tensors[i])
     done = sentences = out_tokens = 0
+    tokens = []
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     while True:
         for t in tensors:
             out = signature(text=t)
             sentences += int(t.shape[0])
             out_tokens += int(out["tokens"].shape[1])
+            if len(tokens) < len(tensors):
+                tokens.append(out["tokens"])
             done += 1
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
             break
     return {"sentences_per_s": sentences / elapsed, "batches": done, "seconds": elapsed,
-            "mean_steps": out_tokens / max(done, 1)}
+            "mean_steps": out_tokens / max(done, 1), "load": (load + os.getloadavg()[0]) / 2}, tokens
 
 
 def main(argv=None):
@@ -92,11 +117,19 @@ def main(argv=None):
     p.add_argument("--untrained", action="store_true", help="use a fresh, untrained cmudict-sized GRU")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--beams", default="1,4", help="comma-separated beam sizes (1 = greedy)")
+    p.add_argument("--decoders", default="interpreted,xla",
+                   help="comma-separated: interpreted (the tf.while_loop, before the speed-up), xla (the "
+                        "XLA-compiled search, the default export)")
+    p.add_argument("--max-batches", type=int, default=100, help="distinct batches of held-out sources")
     p.add_argument("--seconds", type=float, default=10.0, help="timed seconds per beam size")
     p.add_argument("--threads", type=int, default=0,
                    help="TensorFlow intra- and inter-op threads (default 0: TensorFlow's choice)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    decoders = [d.strip() for d in args.decoders.split(",") if d.strip()]
+    unknown = [d for d in decoders if d not in DECODERS]
+    if unknown or not decoders:
+        p.error("--decoders: unknown %s (choose from %s)" % (", ".join(unknown) or "(none)", ", ".join(DECODERS)))
 
     import numpy as np
     import tensorflow as tf
@@ -119,20 +152,31 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     sources = [sources[i] for i in rng.permutation(len(sources))]
     n = max(len(sources) // args.batch_size, 1)
-    batches = [sources[i * args.batch_size:(i + 1) * args.batch_size] for i in range(min(n, 200))]
+    batches = [sources[i * args.batch_size:(i + 1) * args.batch_size] for i in range(min(n, args.max_batches))]
+    warmup = warmup_batches(run, batches)
 
     rows = []
     for beam in [int(b) for b in args.beams.split(",")]:
-        info = export_run(run, base_dir=os.path.join(tmp, "saved"), name="bench_beam%d" % beam,
-                          log=lambda *a: None, beam_size=beam)
-        signature = tf.saved_model.load(info["path"]).signatures["serving_default"]
-        result = measure(signature, batches, args.seconds)
-        result.update(beam_size=beam, decoding="greedy" if beam == 1 else "beam %d" % beam)
-        rows.append(result)
-        if not args.json:
-            print("%-8s %8.0f sentences/s  (%d batches of %d in %.1f s, %.1f decode steps per batch)" % (
-                result["decoding"], result["sentences_per_s"], result["batches"], args.batch_size,
-                result["seconds"], result["mean_steps"]), flush=True)
+        first_tokens = None
+        for decoder in decoders:
+            info = export_run(run, base_dir=os.path.join(tmp, "saved"), name="bench_beam%d_%s" % (beam, decoder),
+                              log=lambda *a: None, beam_size=beam, jit_compile=DECODERS[decoder])
+            signature = tf.saved_model.load(info["path"]).signatures["serving_default"]
+            result, tokens = measure(signature, batches, args.seconds, warmup)
+            if first_tokens is None:
+                first_tokens, same = (decoder, tokens), None
+            else:
+                same = all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(first_tokens[1], tokens))
+            result.update(beam_size=beam, decoding="greedy" if beam == 1 else "beam %d" % beam, decoder=decoder,
+                          same_tokens_as=first_tokens[0] if same is not None else None, same_tokens=same)
+            rows.append(result)
+            if not args.json:
+                print("%-8s %-11s %8.0f sentences/s  (%d batches of %d in %.1f s, %.1f decode steps per batch, "
+                      "load %.1f)%s" % (
+                          result["decoding"], decoder, result["sentences_per_s"], result["batches"],
+                          args.batch_size, result["seconds"], result["mean_steps"], result["load"],
+                          "" if same is None else "; same tokens as %s: %s" % (first_tokens[0], same)),
+                      flush=True)
     summary = {
         "run": run, "model": config["model"], "dataset": config.get("dataset") or config.get("data"),
         "batch_size": args.batch_size, "cpu_count": os.cpu_count(), "threads": args.threads or "default",
@@ -141,18 +185,22 @@ def main(argv=None):
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print("\n| model | dataset | decoding | batch | sentences/s |\n|---|---|---|---|---|")
+        print("\n| model | dataset | decoding | decoder | batch | sentences/s | load | same tokens |\n"
+              "|---|---|---|---|---|---|---|---|")
         for r in rows:
-            print("| %s | %s | %s | %d | %.0f |" % (summary["model"], summary["dataset"], r["decoding"],
-                                                  args.batch_size, r["sentences_per_s"]))
-        greedy = next((r for r in rows if r["beam_size"] == 1), None)
-        if greedy:
-            ratio = greedy["sentences_per_s"] / TARGET_GREEDY
-            print("\ngreedy / target (%d sentences/s, seq2seq_gru, batch 64, 2 cores): %.2f (%s)" % (
-                TARGET_GREEDY, ratio, "met" if ratio >= 1 else "MISSED"))
-            for r in rows:
-                if r is not greedy:
-                    print("%s / greedy: %.2f" % (r["decoding"], r["sentences_per_s"] / greedy["sentences_per_s"]))
+            print("| %s | %s | %s | %s | %d | %.0f | %.1f | %s |" % (
+                summary["model"], summary["dataset"], r["decoding"], r["decoder"], args.batch_size,
+                r["sentences_per_s"], r["load"], "-" if r["same_tokens"] is None else r["same_tokens"]))
+        print()
+        for r in rows:
+            target = {1: TARGET_GREEDY, 4: TARGET_BEAM4}.get(r["beam_size"])
+            base = next(b for b in rows if b["beam_size"] == r["beam_size"])
+            print("%s %s: %.2f of the target %s%s" % (
+                r["decoding"], r["decoder"], r["sentences_per_s"] / target if target else float("nan"),
+                "(%d sentences/s, seq2seq_gru, batch 64, 2 cores: %s)" % (
+                    target, "met" if r["sentences_per_s"] >= target else "MISSED") if target else "(none)",
+                "" if base is r else "; %.2fx %s" % (r["sentences_per_s"] / base["sentences_per_s"],
+                                                     base["decoder"])))
         print("\n(%s, %d CPU cores visible, TensorFlow threads: %s; exported SavedModel, serving_default "
               "signature)" % (summary["device"], summary["cpu_count"], summary["threads"]))
     return 0

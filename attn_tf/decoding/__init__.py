@@ -18,9 +18,11 @@ padding, so its attention is `[B, 0, 1]`.
 
 `decode(..., jit_compile=True)` runs the same search compiled whole with XLA
 (`attn_tf.decoding.compiled`: the same outputs, tested equal ids; static
-shapes, inputs padded to buckets). Off by default: on the 2-core CPU it was
-measured slower than the interpreted loop for the GRU (XLA's CPU tanh and
-sigmoid are ~3x slower than Eigen's; bench/decode_profile.py).
+shapes, inputs padded to buckets). The exported `translate` signature decodes
+that way (`attn_tf.export.seq2seq`, measured ~2x less CPU per batch than the
+interpreted loop for the cmudict GRU with identical ids; bench/decode_throughput.py);
+`decode()` itself defaults to the interpreted loop (no compile per new shape,
+which suits one-off decodes such as the trainer's test split).
 """
 
 from attn_tf.decoding.beam import beam_search

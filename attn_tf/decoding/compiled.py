@@ -19,7 +19,7 @@ same model methods, the same search), with three differences in how:
   decoded); the outputs are cut back to the request's shape;
 * XLA fuses elementwise ops (its own `tanh` / `exp`), so logits can differ
   from the interpreted path in the last bits. Ids are tested equal on trained
-  models (tests/seq2seq/test_s2s_decoding_speed.py) and counted on real data by
+  models (tests/seq2seq/test_s2s_decoding.py) and counted on real data by
   bench/decode_profile.py.
 
 Each compiled function is made once per (model, search settings) and cached;
@@ -141,7 +141,11 @@ def compiled_decode(model, source_ids, max_length, beam_size=1, length_penalty=0
                        lambda ids: _beam_core(model, ids, max_length, k, penalty, start_id, end_id, pad_id))
     out = fn(padded)
     steps = out["steps"]
-    # As the interpreted search: a batch of [B, 0] sources gives S = 1.
+    # As the interpreted search: a batch of [B, 0] sources gives S = 1. When no step ran (every row
+    # empty), the never-written TensorArrays of a function traced with unknown static shapes (inside
+    # an exported signature) come out of XLA with a zero-width source axis: build the empty outputs.
     width = tf.maximum(src_len, 1)
-    return {"ids": out["ids"][:batch, :steps], "attention": out["attention"][:batch, :steps, :width],
-            "lengths": out["lengths"][:batch], "scores": out["scores"][:batch]}
+    ids, attention = tf.cond(
+        steps > 0, lambda: (out["ids"][:batch, :steps], out["attention"][:batch, :steps, :width]),
+        lambda: (tf.zeros([batch, 0], tf.int32), tf.zeros([batch, 0, width], tf.float32)))
+    return {"ids": ids, "attention": attention, "lengths": out["lengths"][:batch], "scores": out["scores"][:batch]}

@@ -31,7 +31,15 @@ longest source; clients trim rows with the "" padding of `tokens` and
 `source_tokens` (also needed with server-side batching, which pads [B, T]
 outputs to the longest request of the merged batch). Decoding (greedy, or
 beam search with the run's --beam-size) is one tf.while_loop inside the
-signature (`attn_tf.decoding`), with early exit when every row has finished.
+signature (`attn_tf.decoding`), with early exit when every row has finished,
+compiled whole with XLA (`jit_compile=True`, the default; the same ids as the
+interpreted loop, tested): the graph then holds a function marked
+`_XlaMustCompile`, which `tf.saved_model.load` runs in any TensorFlow process
+(tensorflow + tensorflow_text imported), and TF Serving only with
+`--xla_cpu_compilation_enabled=true` (experimental there). XLA compiles once per
+padded request shape (batch rounded up to a power of two, source length to a
+multiple of 8): the first request of each shape takes seconds.
+`build(..., jit_compile=False)` exports the interpreted loop (no XLA).
 
 Empty input: a text without any source token (empty or white space only)
 is not decoded: translation "", no output tokens, zero attention. If every
@@ -71,8 +79,20 @@ class Seq2SeqExport:
         self.description = description
 
 
-def make_translate_fn(model, source_vocab, target_vocab, max_length, beam_size=1, length_penalty=0.6):
-    """The traced tf.function behind `translate` (also used in memory by tests and the benchmark)."""
+def make_translate_fn(model, source_vocab, target_vocab, max_length, beam_size=1, length_penalty=0.6,
+                      jit_compile=True):
+    """The traced tf.function behind `translate` (also used in memory by tests and the benchmark).
+
+    Args:
+      model: a seq2seq model with the decoding API of `attn_tf.decoding`.
+      source_vocab, target_vocab: the run's `SequenceVocabulary`s.
+      max_length: the most output tokens ([END] included).
+      beam_size, length_penalty: the search (1 = greedy).
+      jit_compile: decode with the XLA-compiled search (`attn_tf.decoding.compiled`, the same ids);
+        False: the interpreted tf.while_loop (a graph without XLA ops).
+    Returns:
+      a `tf.function` text [B] -> the outputs of `translate` (module docstring).
+    """
     import tensorflow as tf
 
     from attn_tf.decoding import decode
@@ -87,7 +107,8 @@ def make_translate_fn(model, source_vocab, target_vocab, max_length, beam_size=1
         # The ids and the tokens have the same width: the longest kept row (at least 1).
         source_tokens = source_vocab.tokenize(text)[:, :source_length].to_tensor(
             default_value="", shape=tf.shape(ids))
-        out = decode(model, ids, max_length, beam_size=beam_size, length_penalty=length_penalty)
+        out = decode(model, ids, max_length, beam_size=beam_size, length_penalty=length_penalty,
+                     jit_compile=jit_compile)
         return {
             "translation": target_vocab.decode(out["ids"]),
             "tokens": target_vocab.id_to_token(out["ids"]),
@@ -104,8 +125,12 @@ def model_size(model):
     return (len(blocks), int(model.num_heads)) if blocks else (1, 1)
 
 
-def make_signatures(model, source_vocab, target_vocab, max_length, beam_size=1, length_penalty=0.6):
-    """The traced tf.functions {"translate", "predict", "attention"} (also used in memory by the tests)."""
+def make_signatures(model, source_vocab, target_vocab, max_length, beam_size=1, length_penalty=0.6,
+                    jit_compile=True):
+    """The traced tf.functions {"translate", "predict", "attention"} (also used in memory by the tests).
+
+    Arguments as for `make_translate_fn`; every signature decodes the same way.
+    """
     import tensorflow as tf
 
     from attn_tf.data.seq2seq_vocab import PAD_ID, START_ID
@@ -114,7 +139,7 @@ def make_signatures(model, source_vocab, target_vocab, max_length, beam_size=1, 
     from attn_tf.export.classifier import select_indexes
 
     translate = make_translate_fn(model, source_vocab, target_vocab, max_length, beam_size=beam_size,
-                                  length_penalty=length_penalty)
+                                  length_penalty=length_penalty, jit_compile=jit_compile)
     source_length = source_vocab.max_length
     num_layers, num_heads = model_size(model)
     text_spec = tf.TensorSpec([None], tf.string, name=INPUT)
@@ -123,7 +148,7 @@ def make_signatures(model, source_vocab, target_vocab, max_length, beam_size=1, 
     def predict(text):
         ids, _ = source_vocab.encode(text)
         out = decode(model, at_least_one_column(ids), max_length, beam_size=beam_size,
-                     length_penalty=length_penalty)
+                     length_penalty=length_penalty, jit_compile=jit_compile)
         return {"translation": target_vocab.decode(out["ids"])}
 
     @tf.function(input_signature=[text_spec, tf.TensorSpec([None], tf.int32, name="layers"),
@@ -133,7 +158,8 @@ def make_signatures(model, source_vocab, target_vocab, max_length, beam_size=1, 
         ids = at_least_one_column(ids)
         source_tokens = source_vocab.tokenize(text)[:, :source_length].to_tensor(
             default_value="", shape=tf.shape(ids))
-        out = decode(model, ids, max_length, beam_size=beam_size, length_penalty=length_penalty)
+        out = decode(model, ids, max_length, beam_size=beam_size, length_penalty=length_penalty,
+                     jit_compile=jit_compile)
         output_ids = tf.cast(out["ids"], tf.int32)
         steps = tf.shape(output_ids)[1]
         # Teacher forcing on the decoded output: [START] y1 .. y_{n-1} (at least one column, so
@@ -174,8 +200,18 @@ def load_vocabularies(run):
         raise ExportError(str(e)) from e
 
 
-def build(run, log=print, beam_size=None, length_penalty=None):
-    """Builds the export archive of a seq2seq run (model.keras + the two vocabularies)."""
+def build(run, log=print, beam_size=None, length_penalty=None, jit_compile=True):
+    """Builds the export archive of a seq2seq run (model.keras + the two vocabularies).
+
+    Args:
+      run: the `RunDir`.
+      log: progress messages.
+      beam_size, length_penalty: override the run's search (default: its --beam-size, LENGTH_PENALTY).
+      jit_compile: XLA-compiled decoding (default; TF Serving needs `--xla_cpu_compilation_enabled=true`)
+        or, with False, the interpreted loop (no XLA ops in the graph).
+    Returns:
+      a `Seq2SeqExport`.
+    """
     import keras
 
     import attn_tf.models.seq2seq_gru  # noqa: F401  (registers the model classes)
@@ -191,7 +227,7 @@ def build(run, log=print, beam_size=None, length_penalty=None):
     penalty = LENGTH_PENALTY if length_penalty is None else float(length_penalty)
     max_length = decode_max_length(run.config)
     signatures = make_signatures(model, source_vocab, target_vocab, max_length, beam_size=beam,
-                                 length_penalty=penalty)
+                                 length_penalty=penalty, jit_compile=bool(jit_compile))
     translate = signatures[SIGNATURE]
     archive = keras.export.ExportArchive()
     # The variables the endpoint uses are tracked by add_endpoint; tracking the
@@ -217,8 +253,10 @@ def build(run, log=print, beam_size=None, length_penalty=None):
         "beam_size": beam,
         "length_penalty": penalty if beam > 1 else None,
         "max_output_length": max_length,
+        "decoder": "xla" if jit_compile else "interpreted",
         "max_source_length": source_vocab.max_length,
     }
-    log("Seq2seq export: %s decoding, at most %d output tokens" % (
-        "greedy" if beam == 1 else "beam search (%d beams)" % beam, max_length))
+    log("Seq2seq export: %s decoding (%s), at most %d output tokens" % (
+        "greedy" if beam == 1 else "beam search (%d beams)" % beam,
+        "XLA-compiled" if jit_compile else "interpreted", max_length))
     return Seq2SeqExport(archive, translate, warmup, description, signatures)

@@ -147,10 +147,21 @@ class Seq2SeqGRU(keras.Model):
         return kernel, recurrent, bias[0], bias[1]
 
     @staticmethod
+    def _gate_matmuls(h, recurrent, bias):
+        """The state's (z, r, h) gate projections as three matmuls (`recurrent`, `bias`: per-gate tuples).
+
+        Gates are kept apart end to end (weights, input projections, lookup tables split once before the
+        loop): under XLA on a CPU, slicing one [.., 3u] tensor inside the loop body (a matmul output or a
+        step of the input projections) made an encoder step about 2x slower (0.67 vs 0.33 ms at batch 64),
+        and the XLA-compiled search is the exported decoder.
+        """
+        return tuple(tf.matmul(h, w) + b for w, b in zip(recurrent, bias))
+
+    @staticmethod
     def _gru_update(x_proj, h_proj, h):
-        """Keras GRU (reset_after=True, sigmoid/tanh) from the projected input and state."""
-        xz, xr, xh = tf.split(x_proj, 3, axis=-1)
-        hz, hr, hh = tf.split(h_proj, 3, axis=-1)
+        """Keras GRU (reset_after=True, sigmoid/tanh) from the (z, r, h) gates of the projected input and state."""
+        xz, xr, xh = x_proj
+        hz, hr, hh = h_proj
         z = tf.sigmoid(xz + hz)
         r = tf.sigmoid(xr + hr)
         n = tf.tanh(xh + r * hh)
@@ -167,14 +178,14 @@ class Seq2SeqGRU(keras.Model):
         # so both directions are right-padded and run in one loop.
         x_back = tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0)
         proj = tf.stack([tf.einsum("bse,eg->bsg", x, fk) + fbi, tf.einsum("bse,eg->bsg", x_back, bk) + bbi])
-        proj = tf.transpose(proj, [2, 0, 1, 3])  # [S, 2, B, 3u]
-        recurrent = tf.stack([fr, br])  # [2, u, 3u]
-        recurrent_bias = tf.stack([fbr, bbr])[:, None, :]  # [2, 1, 3u]
+        proj = tf.split(tf.transpose(proj, [2, 0, 1, 3]), 3, axis=-1)  # (z, r, h) gates, each [S, 2, B, u]
+        recurrent = tf.split(tf.stack([fr, br]), 3, axis=-1)  # (z, r, h) gates, each [2, u, u]
+        recurrent_bias = tf.split(tf.stack([fbr, bbr])[:, None, :], 3, axis=-1)  # each [2, 1, u]
         steps_mask = tf.transpose(mask)[:, None, :, None]  # [S, 1, B, 1]
         batch, src_len = tf.shape(source_ids)[0], tf.shape(source_ids)[1]
 
         def body(t, h, outputs):
-            new = self._gru_update(proj[t], tf.matmul(h, recurrent) + recurrent_bias, h)
+            new = self._gru_update([p[t] for p in proj], self._gate_matmuls(h, recurrent, recurrent_bias), h)
             h = tf.where(steps_mask[t], new, h)  # padding keeps the state
             return t + 1, h, outputs.write(t, h)
 
@@ -208,10 +219,12 @@ class Seq2SeqGRU(keras.Model):
             return tf.cast(tf.convert_to_tensor(v), tf.float32)
 
         kernel, recurrent, bias_in, bias_rec = self._gru_weights(self.decoder.cell)
-        # E[y] W + b == (E W + b)[y]: one table lookup per step instead of a matmul.
-        w = {"input_table": tf.matmul(f(self.target_embedding.embeddings), kernel) + bias_in,
-             "recurrent": recurrent, "bias_rec": bias_rec,
-             "combine_kernel": f(self.combine.kernel), "combine_bias": f(self.combine.bias),
+        # E[y] W + b == (E W + b)[y]: one table lookup per step and gate instead of a matmul.
+        w = {"input_table": tuple(tf.split(tf.matmul(f(self.target_embedding.embeddings), kernel) + bias_in, 3,
+                                           axis=-1)),
+             "recurrent": tuple(tf.split(recurrent, 3, axis=-1)), "bias_rec": tuple(tf.split(bias_rec, 3)),
+             # [context; h] W == context W[:d] + h W[d:]: no concatenation per step
+             "combine_kernel": tuple(tf.split(f(self.combine.kernel), 2)), "combine_bias": f(self.combine.bias),
              "out_kernel": f(self.output_projection.kernel), "out_bias": f(self.output_projection.bias)}
         att = self.attention
         if self.attention_type == "additive":
@@ -267,10 +280,12 @@ class Seq2SeqGRU(keras.Model):
         `enc` must come from `encode(training=False)` (the fused path).
         """
         w = enc["shared"]
-        h = self._gru_update(tf.gather(w["input_table"], tf.cast(tokens, tf.int32)),
-                             tf.matmul(state, w["recurrent"]) + w["bias_rec"], state)
+        tokens = tf.cast(tokens, tf.int32)
+        h = self._gru_update([tf.gather(table, tokens) for table in w["input_table"]],
+                             self._gate_matmuls(state, w["recurrent"], w["bias_rec"]), state)
         context, weights = self._fused_attention(h, enc)
-        hidden = tf.tanh(tf.matmul(tf.concat([context, h], axis=-1), w["combine_kernel"]) + w["combine_bias"])
+        context_kernel, state_kernel = w["combine_kernel"]
+        hidden = tf.tanh(tf.matmul(context, context_kernel) + tf.matmul(h, state_kernel) + w["combine_bias"])
         logits = tf.matmul(hidden, w["out_kernel"]) + w["out_bias"]
         return logits, h, weights
 

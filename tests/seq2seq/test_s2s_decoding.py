@@ -106,6 +106,14 @@ def test_xla_compiled_search_gives_the_same_outputs(copy_model, transformer, whi
 def test_xla_compiled_search_edge_cases(copy_model):
     none = _run(decode, copy_model, np.zeros((3, 0), np.int32), jit_compile=True)
     assert none["ids"].shape == (3, 0) and none["attention"].shape == (3, 0, 1)
+    # every row empty, traced with unknown shapes (as inside the exported signature): no step runs
+    unknown = tf.function(lambda ids: decode(copy_model, ids, MAX_LEN, jit_compile=True),
+                          input_signature=[tf.TensorSpec([None, None], tf.int32)])
+    for beam in (1, 3):
+        empty = tf.function(lambda ids: decode(copy_model, ids, MAX_LEN, beam_size=beam, jit_compile=True),
+                            input_signature=[tf.TensorSpec([None, None], tf.int32)])(np.zeros((2, 1), np.int32))
+        assert empty["ids"].shape == (2, 0) and empty["attention"].shape == (2, 0, 1)
+    assert unknown(np.zeros((2, 3), np.int32))["attention"].shape == (2, 0, 3)
     one = _run(decode, copy_model, _sources(1), jit_compile=True)
     ref = _run(decode, copy_model, _sources(1))
     np.testing.assert_array_equal(one["ids"], ref["ids"])

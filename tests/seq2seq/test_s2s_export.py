@@ -1,4 +1,5 @@
-"""The exported `translate` signature: fresh-process load, same outputs as in memory, empty input."""
+"""The exported `translate` signature: fresh-process load, same outputs as in memory and as the
+interpreted reference decoder (the export decodes with the XLA-compiled search), empty input."""
 
 import json
 import os
@@ -17,7 +18,8 @@ TEXTS = [s for s, _ in pairs("copy", 12, seed=7)] + ["", "a", "   ", "l k j i h 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, copy_model):
     """The copy model exported as a run would be (greedy = version 1, beam 3 = version 2), with the
-    in-memory outputs of the same signature function for comparison."""
+    in-memory outputs of the same signature function, and of the signature decoding with the
+    interpreted search (`jit_compile=False`, the reference the XLA-compiled search must equal)."""
     from attn_tf.data.seq2seq_vocab import SequenceVocabulary
     from attn_tf.export import export_run
     from attn_tf.export.seq2seq import make_translate_fn
@@ -36,7 +38,21 @@ def exported(tmp_path_factory, copy_model):
     fns = {"greedy": make_translate_fn(copy_model, source, target, 9),
            "beam": make_translate_fn(copy_model, source, target, 9, beam_size=3)}
     memory = {k: {n: v.numpy() for n, v in fn(tf.constant(TEXTS)).items()} for k, fn in fns.items()}
-    return {"run": run, "info": info, "fns": fns, "memory": memory}
+    reference_fns = {"greedy": make_translate_fn(copy_model, source, target, 9, jit_compile=False),
+                     "beam": make_translate_fn(copy_model, source, target, 9, beam_size=3, jit_compile=False)}
+    reference = {k: {n: v.numpy() for n, v in fn(tf.constant(TEXTS)).items()} for k, fn in reference_fns.items()}
+    return {"run": run, "info": info, "fns": fns, "memory": memory, "reference": reference}
+
+
+def _xla_compiled_functions(export_dir):
+    """Names of the SavedModel's library functions marked for XLA compilation (jit_compile=True)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    sm = saved_model_pb2.SavedModel()
+    with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
+        sm.ParseFromString(f.read())
+    return [fn.signature.name for meta in sm.meta_graphs for fn in meta.graph_def.library.function
+            if fn.attr["_XlaMustCompile"].b]
 
 
 FRESH = r"""
@@ -94,6 +110,13 @@ def test_fresh_process_matches_in_memory(tmp_path, exported):
         full = loaded["%s/attention/cross_attention" % kind]
         assert full.shape[1:3] == (1, 1)
         np.testing.assert_allclose(full[:, 0, 0], expected["cross_attention"], atol=1e-5)
+        # the XLA-compiled search of the export gives the interpreted reference decoder's output
+        assert info[kind]["decoder"] == "xla" and _xla_compiled_functions(info[kind]["path"])
+        reference = exported["reference"][kind]
+        for name in ("translation", "tokens", "source_tokens"):
+            np.testing.assert_array_equal(loaded["%s/translate/%s" % (kind, name)], reference[name])
+        np.testing.assert_allclose(loaded["%s/translate/cross_attention" % kind], reference["cross_attention"],
+                                   atol=1e-5)
         # the model really copies, and the strings line up with the attention rows
         translations = [t.decode() for t in expected["translation"]]
         expected_copies = [s for s, _ in pairs("copy", 12, seed=7)]
