@@ -117,6 +117,7 @@ def compare(source, outputs, adapter, known=None, token_budget=32768):
       dict of per-step arrays: "tau", "spearman", "agree" (last layer),
       "layer_tau" / "layer_agree" [steps, L], "src_len", "pos", "row",
       "known_attention" [steps, L] / "known_gradient" (NaN where undefined),
+      "offset_attention" / "offset_gradient" (argmax minus the right position),
       and "num_layers".
     """
     source = np.asarray(source, np.int32)
@@ -139,7 +140,7 @@ def compare(source, outputs, adapter, known=None, token_budget=32768):
         rows.append(order[start:end])
         start = end
     out = {k: [] for k in ("tau", "spearman", "agree", "layer_tau", "layer_agree", "src_len", "pos", "row",
-                           "known_attention", "known_gradient")}
+                           "known_attention", "known_gradient", "offset_attention", "offset_gradient")}
     num_layers = None
     for idx in rows:
         s_w = max(int(src_len[idx].max()), 1)
@@ -168,9 +169,13 @@ def compare(source, outputs, adapter, known=None, token_budget=32768):
                     want = t if known == "copy" else n - 1 - t
                     out["known_attention"].append([float(np.argmax(layers[l]) == want) for l in range(num_layers)])
                     out["known_gradient"].append(float(np.argmax(g) == want))
+                    out["offset_attention"].append(float(np.argmax(layers[-1]) - want))
+                    out["offset_gradient"].append(float(np.argmax(g) - want))
                 else:
                     out["known_attention"].append([np.nan] * num_layers)
                     out["known_gradient"].append(np.nan)
+                    out["offset_attention"].append(np.nan)
+                    out["offset_gradient"].append(np.nan)
     res = {k: np.asarray(v, np.float64) for k, v in out.items()}
     res["num_layers"] = int(num_layers or 0)
     return res
@@ -180,6 +185,17 @@ def _mean(x):
     x = np.asarray(x, np.float64)
     x = x[np.isfinite(x)]
     return float(x.mean()) if x.size else None
+
+
+def _top_offset(offsets):
+    """{"offset": the most common argmax - right position, "share": its share of the steps} (None if none)."""
+    o = np.asarray(offsets, np.float64)
+    o = o[np.isfinite(o)].astype(int)
+    if not o.size:
+        return None
+    values, counts = np.unique(o, return_counts=True)
+    k = int(np.argmax(counts))
+    return {"offset": int(values[k]), "share": float(counts[k] / o.size)}
 
 
 def summarize(per, known=None):
@@ -210,8 +226,15 @@ def summarize(per, known=None):
             "attention_correct_per_layer": [_mean(ka[:, l]) for l in range(n_layers)],
             "gradient_correct": _mean(per["known_gradient"]),
             "chance": _mean(1.0 / per["src_len"][ok]) if ok.any() else None,
+            "attention_top_offset": _top_offset(per["offset_attention"]),
+            "gradient_top_offset": _top_offset(per["offset_gradient"]),
         }
     return out
+
+
+def _previous(task):
+    """Offset of the previous output token's source from the right position: copy -1, reverse +1."""
+    return -1 if task == "copy" else 1
 
 
 def conclusion(sec):
@@ -220,16 +243,21 @@ def conclusion(sec):
     tau = (sec.get("kendall_tau") or {}).get("mean")
     if agree is None or chance is None or tau is None:
         return "Too few output steps to conclude anything."
+    ranks = ("the whole rows correlate (tau %.2f)" if tau >= 0.3 else
+             "the whole rows barely correlate (tau %.2f)") % tau
     if agree >= 0.6 and tau >= 0.3:
-        verdict = ("the cross-attention row is a fair guide to the source token an output token depends on "
-                   "(its argmax is the gradient's on %.0f%% of steps, chance %.0f%%)" % (100 * agree, 100 * chance))
+        verdict = ("the cross-attention row is a fair guide to the source token an output token depends on: its "
+                   "argmax is the gradient's on %.0f%% of steps (chance %.0f%%) and %s" % (100 * agree, 100 * chance,
+                                                                                           ranks))
     elif agree >= 2 * chance:
-        verdict = ("the cross-attention row points at the source token the output depends on more often than "
-                   "chance (%.0f%% vs %.0f%%), but the full ranking agrees only weakly (tau %.2f): read the "
-                   "peak, not the rest of the row" % (100 * agree, 100 * chance, tau))
+        verdict = ("the cross-attention peak is the gradient's more often than chance (%.0f%% vs %.0f%% of steps) "
+                   "but not reliably; %s" % (100 * agree, 100 * chance, ranks))
     else:
-        verdict = ("the cross-attention row does not say which source token an output token depends on "
-                   "(argmax agreement %.0f%%, chance %.0f%%; tau %.2f)" % (100 * agree, 100 * chance, tau))
+        verdict = ("the cross-attention peak does not say which source token an output token depends on (it is the "
+                   "gradient's on %.0f%% of steps, chance %.0f%%), although %s" % (100 * agree, 100 * chance, ranks)
+                   if tau >= 0.3 else
+                   "the cross-attention row does not say which source token an output token depends on (argmax "
+                   "agreement %.0f%%, chance %.0f%%; %s)" % (100 * agree, 100 * chance, ranks))
     text = "On this run, " + verdict + "."
     k = sec.get("known_alignment")
     if k and k.get("attention_correct") is not None:
@@ -237,6 +265,10 @@ def conclusion(sec):
                  "of steps, the gradient's on %.0f%% (chance %.0f%%)." % (
                      k["task"], 100 * k["attention_correct"], 100 * (k["gradient_correct"] or 0),
                      100 * (k["chance"] or 0)))
+        top = k.get("attention_top_offset")
+        if top and top["offset"] == _previous(k["task"]) and top["share"] >= 0.5:
+            text += (" The attention peaks one position off, on the source of the previous output token (the "
+                     "decoder's input), on %.0f%% of steps: read its heatmap as shifted by one." % (100 * top["share"]))
     return text
 
 
@@ -370,6 +402,12 @@ def markdown(results):
                       k["task"], k["expected"], k["steps"], _f(k["attention_correct"], pct=True),
                       " / ".join(_f(x, pct=True) for x in k["attention_correct_per_layer"]),
                       _f(k["gradient_correct"], pct=True), _f(k["chance"], pct=True))]
+        offs = [(name, k.get(key)) for name, key in (("attention", "attention_top_offset"),
+                                                     ("gradient", "gradient_top_offset")) if k.get(key)]
+        if offs:
+            L += ["", "Most common argmax position minus the right one: " + "; ".join(
+                "%s %+d (%s of steps)" % (name, o["offset"], _f(o["share"], pct=True)) for name, o in offs)
+                + " (%+d: the source of the previous output token, the decoder's input)." % _previous(k["task"])]
         L += ["", "**What to conclude.** " + conclusion(sec)]
     by_reason = {}
     for k, v in results["sections"].items():
