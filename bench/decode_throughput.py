@@ -9,7 +9,9 @@ the default export), loads each SavedModel as a server would
 held-out sources of the run's dataset (the test split of cmudict / de_en /
 the --data file), after a warm-up that calls one batch of each padded source
 width (XLA compiles once per shape). The output tokens of every decoder are
-compared with the interpreted decoder's, batch by batch.
+compared with the interpreted decoder's, batch by batch. Besides sentences/s
+(wall clock) it prints the CPU time per batch (all threads), which other
+processes on a shared machine disturb less than the wall clock.
 
     python bench/decode_throughput.py                       # newest seq2seq run under runs/
     python bench/decode_throughput.py --run-dir runs/seq2seq_gru-cmudict-... --beams 1,4
@@ -94,7 +96,7 @@ def measure(signature, batches, seconds, warmup):
     done = sentences = out_tokens = 0
     tokens = []
     load = os.getloadavg()[0]
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     while True:
         for t in tensors:
             out = signature(text=t)
@@ -106,7 +108,8 @@ def measure(signature, batches, seconds, warmup):
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
             break
-    return {"sentences_per_s": sentences / elapsed, "batches": done, "seconds": elapsed,
+    cpu_ms = (time.process_time() - cpu_start) / max(done, 1) * 1e3
+    return {"sentences_per_s": sentences / elapsed, "batches": done, "seconds": elapsed, "cpu_ms_per_batch": cpu_ms,
             "mean_steps": out_tokens / max(done, 1), "load": (load + os.getloadavg()[0]) / 2}, tokens
 
 
@@ -171,10 +174,11 @@ def main(argv=None):
                           same_tokens_as=first_tokens[0] if same is not None else None, same_tokens=same)
             rows.append(result)
             if not args.json:
-                print("%-8s %-11s %8.0f sentences/s  (%d batches of %d in %.1f s, %.1f decode steps per batch, "
-                      "load %.1f)%s" % (
+                print("%-8s %-11s %8.0f sentences/s  (%d batches of %d in %.1f s, %.1f ms of CPU per batch, "
+                      "%.1f decode steps per batch, load %.1f)%s" % (
                           result["decoding"], decoder, result["sentences_per_s"], result["batches"],
-                          args.batch_size, result["seconds"], result["mean_steps"], result["load"],
+                          args.batch_size, result["seconds"], result["cpu_ms_per_batch"], result["mean_steps"],
+                          result["load"],
                           "" if same is None else "; same tokens as %s: %s" % (first_tokens[0], same)),
                       flush=True)
     summary = {
@@ -185,12 +189,13 @@ def main(argv=None):
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print("\n| model | dataset | decoding | decoder | batch | sentences/s | load | same tokens |\n"
-              "|---|---|---|---|---|---|---|---|")
+        print("\n| model | dataset | decoding | decoder | batch | sentences/s | CPU ms / batch | load | same tokens |\n"
+              "|---|---|---|---|---|---|---|---|---|")
         for r in rows:
-            print("| %s | %s | %s | %s | %d | %.0f | %.1f | %s |" % (
+            print("| %s | %s | %s | %s | %d | %.0f | %.1f | %.1f | %s |" % (
                 summary["model"], summary["dataset"], r["decoding"], r["decoder"], args.batch_size,
-                r["sentences_per_s"], r["load"], "-" if r["same_tokens"] is None else r["same_tokens"]))
+                r["sentences_per_s"], r["cpu_ms_per_batch"], r["load"],
+                "-" if r["same_tokens"] is None else r["same_tokens"]))
         print()
         for r in rows:
             target = {1: TARGET_GREEDY, 4: TARGET_BEAM4}.get(r["beam_size"])
