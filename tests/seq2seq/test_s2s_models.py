@@ -26,7 +26,7 @@ def _check_learned(model, task):
 
 
 def test_gru_copy_learns_diagonal_attention(copy_model):
-    assert copy_model.train_seconds < 120
+    # No wall-clock bound here: speed is measured in bench/ (a timed unit test fails under load).
     _check_learned(copy_model, "copy")
 
 
