@@ -3,8 +3,8 @@
 
 Exports a trained seq2seq run into a temporary directory once per decoder
 and search (`export_run(..., beam_size=K, jit_compile=...)`: the interpreted
-tf.while_loop, the state before the speed-up, and the XLA-compiled search of
-the default export), loads each SavedModel as a server would
+tf.while_loop, the export's default, and the XLA-compiled search of
+`python -m attn_tf.export --xla`), loads each SavedModel as a server would
 (`tf.saved_model.load`, the `serving_default` signature) and times batches of
 held-out sources of the run's dataset (the test split of cmudict / de_en /
 the --data file), after a warm-up that calls one batch of each padded source
@@ -15,7 +15,7 @@ processes on a shared machine disturb less than the wall clock.
 
     python bench/decode_throughput.py                       # newest seq2seq run under runs/
     python bench/decode_throughput.py --run-dir runs/seq2seq_gru-cmudict-... --beams 1,4
-    python bench/decode_throughput.py --decoders xla        # the default export only
+    python bench/decode_throughput.py --decoders xla        # the --xla export only
     python bench/decode_throughput.py --untrained           # no run needed: a fresh cmudict-sized model
 
 Target (issue): >= 10,000 sentences/s for greedy GRU decoding at batch 64 on
@@ -122,7 +122,7 @@ def main(argv=None):
     p.add_argument("--beams", default="1,4", help="comma-separated beam sizes (1 = greedy)")
     p.add_argument("--decoders", default="interpreted,xla",
                    help="comma-separated: interpreted (the tf.while_loop, before the speed-up), xla (the "
-                        "XLA-compiled search, the default export)")
+                        "XLA-compiled search of export --xla)")
     p.add_argument("--max-batches", type=int, default=100, help="distinct batches of held-out sources")
     p.add_argument("--seconds", type=float, default=10.0, help="timed seconds per beam size")
     p.add_argument("--threads", type=int, default=0,

@@ -32,14 +32,16 @@ longest source; clients trim rows with the "" padding of `tokens` and
 outputs to the longest request of the merged batch). Decoding (greedy, or
 beam search with the run's --beam-size) is one tf.while_loop inside the
 signature (`attn_tf.decoding`), with early exit when every row has finished,
-compiled whole with XLA (`jit_compile=True`, the default; the same ids as the
-interpreted loop, tested): the graph then holds a function marked
+interpreted by default (no XLA op: stock TF Serving runs it). With
+`build(..., jit_compile=True)` (`python -m attn_tf.export RUN --xla`) the search is
+compiled whole with XLA (the same ids as the interpreted loop, tested; about half
+the CPU time per greedy batch): the graph then holds a function marked
 `_XlaMustCompile`, which `tf.saved_model.load` runs in any TensorFlow process
 (tensorflow + tensorflow_text imported), and TF Serving only with
-`--xla_cpu_compilation_enabled=true` (experimental there). XLA compiles once per
-padded request shape (batch rounded up to a power of two, source length to a
-multiple of 8): the first request of each shape takes seconds.
-`build(..., jit_compile=False)` exports the interpreted loop (no XLA).
+`--xla_cpu_compilation_enabled=true` (experimental there; without it the first
+request fails). XLA compiles once per padded request shape (batch rounded up to a
+power of two, source length to a multiple of 8): the first request of each shape
+takes seconds.
 
 Empty input: a text without any source token (empty or white space only)
 is not decoded: translation "", no output tokens, zero attention. If every
@@ -200,15 +202,15 @@ def load_vocabularies(run):
         raise ExportError(str(e)) from e
 
 
-def build(run, log=print, beam_size=None, length_penalty=None, jit_compile=True):
+def build(run, log=print, beam_size=None, length_penalty=None, jit_compile=False):
     """Builds the export archive of a seq2seq run (model.keras + the two vocabularies).
 
     Args:
       run: the `RunDir`.
       log: progress messages.
       beam_size, length_penalty: override the run's search (default: its --beam-size, LENGTH_PENALTY).
-      jit_compile: XLA-compiled decoding (default; TF Serving needs `--xla_cpu_compilation_enabled=true`)
-        or, with False, the interpreted loop (no XLA ops in the graph).
+      jit_compile: False (default): the interpreted loop, no XLA op in the graph (any TF Serving);
+        True: XLA-compiled decoding (TF Serving then needs `--xla_cpu_compilation_enabled=true`).
     Returns:
       a `Seq2SeqExport`.
     """

@@ -204,3 +204,17 @@ def test_cli_incomplete_run_dir_exits_2(tmp_path, capsys, case):
         expected = "missing"  # the seq2seq exporter exists: its required files are missing
     assert expected in err, err
     assert not (tmp_path / "sm").exists()
+
+
+def test_cli_xla_applies_to_seq2seq_runs_only(tmp_path, capsys):
+    from attn_tf.export.__main__ import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model": "bilstm_attention", "dataset": "x"}))
+    (run / "vectorizer.json").write_text("{}")
+    (run / "model.keras").write_text("")
+    code = main([str(run), "--xla", "--base-dir", str(tmp_path / "sm")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--xla applies to seq2seq runs only" in err
+    assert not (tmp_path / "sm").exists()
