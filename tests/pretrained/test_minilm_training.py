@@ -178,3 +178,4 @@ def test_minilm_batch_size_and_max_length_defaults_come_from_its_registry_entry(
     args = cli.parse_args(["--model", "transformer"])
     assert (args.batch_size, args.max_length) == (64, 64)
     assert cli.parse_args(["--model", "transformer", "--dataset", "r8"]).max_length == 256
+    assert cli.parse_args(["--model", "minilm", "--dataset", "r8"]).max_length == 128  # the 20-minute budget
