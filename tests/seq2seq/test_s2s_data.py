@@ -198,8 +198,9 @@ def test_de_en_phrases_never_come_from_a_held_out_entry_line(monkeypatch):
                    % ((i,) * 6) for i in range(60))
     text += "Das ist Satz 7 hier. | Extra :: This is sentence seven. | extra\n"  # a held-out German side again?
     _seed_ding(monkeypatch, text)
-    data = sd.load_seq2seq_dataset("de_en")
+    data = sd.load_seq2seq_dataset("de_en", phrases=100_000)  # every phrase (the default is sentences only)
     sentences_only = sd.load_seq2seq_dataset("de_en", phrases=0)
+    assert sd.load_seq2seq_dataset("de_en").train_sources == sentences_only.train_sources
     assert data.val_sources == sentences_only.val_sources and data.test_sources == sentences_only.test_sources
     held_out = {int(s.split()[3]) for s in data.val_sources + data.test_sources}
     trained = {int(s.split()[3]) for s in data.train_sources if s.startswith("Das ist Satz")}

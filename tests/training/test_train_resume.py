@@ -34,7 +34,9 @@ class SigintAt(keras.callbacks.Callback):
         self.at = step
     def on_train_batch_end(self, batch, logs=None):
         if int(self.model.optimizer.iterations.numpy()) == self.at:
-            os.kill(os.getpid(), signal.SIGINT)
+            # raise_signal delivers SIGINT to this (the main) thread; os.kill may hand it to one of
+            # TensorFlow's threads, and under load the run then finished before Python saw it.
+            signal.raise_signal(signal.SIGINT)
 
 spec = registry.get("bilstm_attention")
 codes = {}
