@@ -24,6 +24,10 @@ import train as train_script
 from attn_tf.models import registry
 
 logdir, csv, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+# A terminal's Python turns Ctrl-C into KeyboardInterrupt; but a process started with SIGINT ignored (a
+# background job of a non-interactive shell, as CI runners start us) inherits SIG_IGN, and Python then
+# installs no handler, so the signal would vanish. Restore the handler an interactive user has.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 common = ["--data", csv, "--text-column", "review", "--label-column", "sentiment", "--logdir", logdir,
           "--batch-size", "32", "--max-length", "16", "--verbose", "0", "--no-export", "--epochs", "3",
           "--attention-every", "7", "--probe-examples", "2"]
@@ -71,11 +75,7 @@ def _scalar_steps(logdir):
     return {tag: [e.step for e in acc.Tensors(tag)] for tag in acc.Tags()["tensors"]}
 
 
-# KNOWN FAILURE (stop 10): the sigint case passes in the development checkout but failed twice in a
-# fresh-clone CI run (the first run finished all 48 steps: the SIGINT never surfaced). Not yet
-# understood; marked non-strict xfail so the rest lands, reported in the stop's note. Fix, then remove.
-@pytest.mark.parametrize("mode", [pytest.param("sigint", marks=pytest.mark.xfail(
-    strict=False, reason="SIGINT not seen in fresh-clone CI runs (stop 10); under investigation")), "max_steps"])
+@pytest.mark.parametrize("mode", ["sigint", "max_steps"])
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, mode):
     csv = write_csv(tmp_path / "reviews.csv")
     logdir = tmp_path / "runs"
