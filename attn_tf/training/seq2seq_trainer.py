@@ -110,24 +110,10 @@ def build_seq2seq_model(config, source_vocab_size, target_vocab_size):
 
 
 def learning_rate(config, total_steps):
-    """Cosine decay from --learning-rate to 5% of it over the run's steps (Transformer: 5% linear warm-up).
+    """The seq2seq learning rate: cosine decay by default (attn_tf.training.schedules owns the schedules)."""
+    from attn_tf.training.schedules import learning_rate as scheduled
 
-    `total_steps` is epochs x batches per epoch (or --max-steps if smaller); a
-    constant rate when it is unknown.
-    """
-    import keras
-
-    lr = float(config["learning_rate"])
-    if not total_steps:
-        return lr
-    from attn_tf.models import registry
-
-    warmup_fraction = registry.get(config["model"]).training_defaults(config).get("warmup")
-    if warmup_fraction:
-        warmup = max(1, min(1000, int(total_steps * warmup_fraction)))
-        return keras.optimizers.schedules.CosineDecay(
-            lr * 0.01, decay_steps=max(total_steps - warmup, 1), alpha=0.05, warmup_target=lr, warmup_steps=warmup)
-    return keras.optimizers.schedules.CosineDecay(lr, decay_steps=total_steps, alpha=0.05)
+    return scheduled(config, total_steps, default="cosine")
 
 
 def compile_model(model, config, total_steps=None):

@@ -16,8 +16,11 @@ def load_data(config):
     return load_classification_data(config)
 
 
-def build_models(config, vocab_size, num_classes):
+def build_models(config, vocab_size, num_classes, total_steps=None):
     """Returns (model with dict outputs, training model with probabilities only).
+
+    The optimizer is Adam at the registry's learning-rate schedule for the run's
+    `total_steps` (attn_tf.training.schedules; constant unless the model's entry names one).
 
     The two share every layer. Training through the probabilities-only model
     keeps Keras' metric names plain ("accuracy", "val_accuracy") and lets
@@ -30,7 +33,9 @@ def build_models(config, vocab_size, num_classes):
 
     model = registry.get(config["model"]).build(config, vocab_size=vocab_size, num_classes=num_classes)
     train_model = keras.Model(model.input, model.output["probabilities"], name=model.name + "_train")
-    optimizer = keras.optimizers.Adam(config["learning_rate"])
+    from attn_tf.training.schedules import learning_rate
+
+    optimizer = keras.optimizers.Adam(learning_rate(config, total_steps))
     train_model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model, train_model
 
@@ -90,7 +95,7 @@ class ClassifierTask(Task):
 
     def build(self, config, total_steps):
         self.model, self.train_model = build_models(config, len(self.tokenizer.vocabulary),
-                                                    len(self.data.class_names))
+                                                    len(self.data.class_names), total_steps)
         if self.augmented:
             from attn_tf.training.augment import AugmentedTraining
 
