@@ -21,6 +21,7 @@ ATTENTION_NORMALIZERS = ("softmax", "sparsemax", "entmax15")
 MODEL_OPTION_FLAGS = {"lstm": "--lstm", "conicity_weight": "--conicity-weight", "tying_weight": "--tying-weight",
                       "attention_normalizer": "--attention-normalizer"}
 
+DEFAULT_BATCH_SIZE = 64  # unless the model's registry training defaults name one
 DEFAULT_DATASET = {"classifier": "movie_reviews", "seq2seq": "cmudict"}
 
 # Documents in the topic datasets are long (r8: median ~65 tokens, many over 200);
@@ -50,6 +51,27 @@ _positive_float = _number(float, lambda x: x > 0, "a positive number")
 _non_negative_float = _number(float, lambda x: x >= 0, "a number >= 0")
 
 
+def _defaults_help(key, fallback=None):
+    """The per-model defaults of training key `key`, written from the registry (their one owner).
+
+    "bilstm_attention 4 (r8: 8); transformer 8; ..."; models that only inherit `fallback` are left out
+    when `fallback` is given (the flag's help states it once).
+    """
+    parts = []
+    for name in registry.names():
+        table = registry.get(name).training or {}
+        base = table.get("default", {}).get(key)
+        per = ["%s: %s" % ("--data pairs" if ds == "user" else ds, "%g" % v[key])
+               for ds, v in table.items() if ds != "default" and key in v and v[key] != base]
+        if base is None and not per:
+            continue
+        if base is None or base == fallback:
+            parts.append("%s (%s)" % (name, ", ".join(per)) if per else None)
+        else:
+            parts.append("%s %g" % (name, base) + (" (%s)" % ", ".join(per) if per else ""))
+    return "; ".join(p for p in parts if p)
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="train.py",
@@ -69,15 +91,15 @@ def build_parser():
     p.add_argument("--text-column", default="text", help="text column of --data (default: text)")
     p.add_argument("--label-column", default="label", help="label column of --data (default: label)")
     p.add_argument("--epochs", type=_positive_int, default=None,
-                   help="training epochs (default: 4 bilstm_attention (r8: 8), 8 transformer, 10 seq2seq; seq2seq_gru "
-                        "2 on de_en, 20 on --data pairs)")
+                   help="training epochs (default: %s)" % _defaults_help("epochs"))
     p.add_argument("--batch-size", type=_positive_int, default=None,
-                   help="global batch size (default: 64; minilm 32)")
+                   help="global batch size (default: %d; %s)" % (
+                       DEFAULT_BATCH_SIZE, _defaults_help("batch_size", DEFAULT_BATCH_SIZE)))
     p.add_argument("--max-steps", type=_positive_int, default=None,
                    help="stop after this many optimizer steps in total (default: no limit)")
     p.add_argument("--learning-rate", type=_positive_float, default=None,
-                   help="Adam learning rate (default: 2e-3 bilstm_attention and seq2seq_gru, 1e-3 transformer "
-                        "and seq2seq_transformer; seq2seq_gru: 1e-3 on de_en, 5e-4 on --data pairs)")
+                   help="Adam learning rate, the peak of the model's schedule (default: %s)"
+                        % _defaults_help("learning_rate"))
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--logdir", default="runs", help="parent directory of run directories (default: runs)")
     p.add_argument("--run-name", default=None,
@@ -91,8 +113,10 @@ def build_parser():
                         "uint8 (each matrix 8-bit quantised: <= 1 byte per weight, its heatmap within 1/255 "
                         "of the matrix max)")
     p.add_argument("--max-length", type=_positive_int, default=None,
-                   help="tokens kept per text; longer texts are truncated "
-                        "(default: 256 for r8, r52, 20newsgroups; 64 otherwise)")
+                   help="tokens kept per text; longer texts are truncated (default: %s; 64 otherwise; %s)" % (
+                       "; ".join("%d for %s" % (n, ", ".join(d for d in DATASET_MAX_LENGTH if DATASET_MAX_LENGTH[d] == n))
+                                 for n in sorted(set(DATASET_MAX_LENGTH.values()))),
+                       _defaults_help("max_length")))
     p.add_argument("--vocab-size", type=_positive_int, default=20000,
                    help="largest vocabulary, reserved tokens included (default: 20000)")
     p.add_argument("--mixed-precision", action="store_true",
@@ -155,7 +179,7 @@ def parse_args(argv=None):
         args.learning_rate = defaults["learning_rate"]
     # A model's registry training defaults may set its own batch size and max length (minilm).
     if args.batch_size is None:
-        args.batch_size = defaults.get("batch_size", 64)
+        args.batch_size = defaults.get("batch_size", DEFAULT_BATCH_SIZE)
     if args.max_length is None:
         args.max_length = defaults.get("max_length") or DATASET_MAX_LENGTH.get((args.dataset or "").lower(), 64)
     for key, flag in MODEL_OPTION_FLAGS.items():
