@@ -212,6 +212,16 @@ def test_de_en_phrases_never_come_from_a_held_out_entry_line(monkeypatch):
     assert "word/phrase pairs" in data.description
     few = sd.load_seq2seq_dataset("de_en", phrases=5)
     assert len(few.train_sources) == len(sentences_only.train_sources) + 5
+    # Phrases mixed in per epoch: a pool outside the training split (the vocabularies are learned
+    # on the sentences), under the same guard.
+    mixed = sd.load_seq2seq_dataset("de_en", phrases_per_epoch=7)
+    assert mixed.train_sources == sentences_only.train_sources and mixed.extra_per_epoch == 7
+    assert sentences_only.extra_sources == [] and sentences_only.extra_per_epoch == 0
+    for i in range(60):
+        in_pool = {"Wort%d" % i, "Satz %d" % i} & set(mixed.extra_sources)
+        assert in_pool == (set() if i in held_out else {"Wort%d" % i, "Satz %d" % i}), i
+    assert dict(zip(mixed.extra_sources, mixed.extra_targets))["Wort3"] == "word3"
+    assert sd.load_seq2seq_dataset("de_en", phrases_per_epoch=10**6).extra_per_epoch == len(mixed.extra_sources)
 
 
 def test_de_en_apt_failure_names_the_package(monkeypatch):
