@@ -331,7 +331,14 @@ register(ModelSpec(
     sizes={"default": {"hidden_dim": 128, "num_layers": 2, "num_heads": 4, "intermediate_dim": 256,
                        "dropout": 0.1},
            "de_en": {"dropout": 0.2}},
-    training={"default": {"epochs": 10, "learning_rate": 1e-3, "warmup": 0.05}},
+    # Chosen for cmudict, the default dataset (issue 14; de_en and --data pairs inherit it unmeasured):
+    # label smoothing 0.1, 1.5e-3 and 12 epochs (10 at 1e-3 without smoothing gave 34.3% test WER).
+    # Screened on validation WER (2-3 epoch runs): token-budget batches of 2,048 tokens with 2e-3 and
+    # label smoothing reached 46.8% after 3 epochs against 46.1% for batches of 64 after 2 at the same
+    # cost per epoch (a 2,048-token step costs ~2.8x a 64-pair step on 2 cores, for 3.2x the pairs), so
+    # batches stay at 64 pairs (more updates per second). Label smoothing and the rate are standard
+    # values, not compared on validation one by one. README "Seq2seq", measured results.
+    training={"default": {"epochs": 12, "learning_rate": 1.5e-3, "warmup": 0.05, "label_smoothing": 0.1}},
     exporter="seq2seq",
     description="Transformer encoder-decoder (multi-head self- and cross-attention)",
 ))
