@@ -65,6 +65,9 @@ class Seq2SeqGRU(keras.Model):
       attention: "additive" (default), "dot", "general" or "scaled".
       attention_units: hidden width of the additive score (default `units`).
       dropout: dropout on the embeddings and the attentional hidden state.
+      word_dropout: during training, the share of source and target-input
+        tokens whose whole embedding is dropped (word dropout, Sennrich &
+        Zhang 2019); 0 = off.
 
     Call arguments:
       inputs: `(source_ids [B, S], target_in [B, T])` int tensors
@@ -74,7 +77,7 @@ class Seq2SeqGRU(keras.Model):
     """
 
     def __init__(self, source_vocab_size, target_vocab_size, embedding_dim=64, units=128, decoder_units=None,
-                 attention="additive", attention_units=None, dropout=0.1, **kwargs):
+                 attention="additive", attention_units=None, dropout=0.1, word_dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         if attention not in ATTENTION_SCORES:
             raise ValueError("attention must be one of %s, got %r" % (ATTENTION_SCORES, attention))
@@ -86,6 +89,7 @@ class Seq2SeqGRU(keras.Model):
         self.decoder_units = int(decoder_units or 2 * self.units)
         self.attention_units = int(attention_units or units)
         self.dropout_rate = float(dropout)
+        self.word_dropout_rate = float(word_dropout)
         d = self.decoder_units
         self.source_embedding = layers.Embedding(self.source_vocab_size, self.embedding_dim,
                                                  name="source_embedding")
@@ -105,6 +109,9 @@ class Seq2SeqGRU(keras.Model):
         self.output_projection = layers.Dense(self.target_vocab_size, dtype="float32", name="output_projection")
         self.embedding_dropout = layers.Dropout(self.dropout_rate, name="embedding_dropout")
         self.hidden_dropout = layers.Dropout(self.dropout_rate, name="hidden_dropout")
+        # One draw per token (noise shape [B, T, 1]): a dropped token loses its whole embedding.
+        self.word_dropout = (layers.Dropout(self.word_dropout_rate, noise_shape=(None, None, 1), name="word_dropout")
+                             if self.word_dropout_rate > 0 else None)
 
     # ------------------------------------------------------------------ pieces
     def encode(self, source_ids, training=False):
@@ -131,7 +138,7 @@ class Seq2SeqGRU(keras.Model):
         mask = ops.not_equal(source_ids, 0)
         if source_embeddings is None:
             source_embeddings = self.source_token_embeddings(source_ids)
-        x = self.embedding_dropout(source_embeddings, training=training)
+        x = self.embedding_dropout(self._drop_words(source_embeddings, training), training=training)
         memory, forward, backward = self.encoder(x, mask=mask, training=training)
         state = self.bridge(ops.concatenate([forward, backward], axis=-1))
         if self.memory_projection is not None:
@@ -258,9 +265,14 @@ class Seq2SeqGRU(keras.Model):
         hidden = self.hidden_dropout(hidden, training=training)
         return self.output_projection(hidden), weights
 
+    def _drop_words(self, embeddings, training):
+        return embeddings if self.word_dropout is None or not training else self.word_dropout(
+            embeddings, training=training)
+
     def decode_sequence(self, target_in, enc, training=False):
         """Teacher forcing: `target_in [B, T]` -> (logits [B, T, V], cross-attention [B, T, S])."""
-        y = self.embedding_dropout(self.target_embedding(ops.cast(target_in, "int32")), training=training)
+        y = self.target_embedding(ops.cast(target_in, "int32"))
+        y = self.embedding_dropout(self._drop_words(y, training), training=training)
         h, _ = self.decoder(y, initial_state=enc["state"], training=training)
         return self._attend(h, enc, training=training)
 
@@ -319,5 +331,6 @@ class Seq2SeqGRU(keras.Model):
             "attention": self.attention_type,
             "attention_units": self.attention_units,
             "dropout": self.dropout_rate,
+            "word_dropout": self.word_dropout_rate,
         })
         return config
