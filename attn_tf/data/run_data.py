@@ -24,4 +24,5 @@ def load_seq2seq_data(config):
 
     if config.get("data"):
         return load_seq2seq_user_data(config["data"], seed=config["seed"])
-    return load_seq2seq_dataset(config["dataset"], seed=config["seed"])
+    return load_seq2seq_dataset(config["dataset"], seed=config["seed"],
+                                phrases_per_epoch=config.get("phrases_per_epoch"))

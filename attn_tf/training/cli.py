@@ -162,9 +162,18 @@ def build_parser():
                    help="seq2seq_gru attention score: additive (Bahdanau, default), dot, general, scaled")
     p.add_argument("--beam-size", type=_positive_int, default=1,
                    help="seq2seq decoding: 1 = greedy (default), >1 = beam search")
+    p.add_argument("--phrases-per-epoch", type=_non_negative_int, default=None, metavar="N",
+                   help="de_en: dictionary word/phrase pairs mixed into each training epoch (a fresh sample, "
+                        "tokenized with the sentences' vocabularies; default: %d)" % _de_en_phrases_per_epoch())
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                    help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch")
     return p
+
+
+def _de_en_phrases_per_epoch():
+    from attn_tf.data import seq2seq_datasets
+
+    return seq2seq_datasets.DE_EN_PHRASES_PER_EPOCH
 
 
 def parse_args(argv=None):
@@ -172,6 +181,8 @@ def parse_args(argv=None):
     spec = registry.get(args.model)
     if args.dataset is None and args.data is None:
         args.dataset = DEFAULT_DATASET[spec.task]
+    if args.phrases_per_epoch and ((args.dataset or "").lower().replace("-", "_") != "de_en" or args.data):
+        build_parser().error("--phrases-per-epoch applies to --dataset de_en only")
     defaults = spec.training_defaults(vars(args))
     if args.epochs is None:
         args.epochs = defaults["epochs"]

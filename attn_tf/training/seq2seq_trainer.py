@@ -53,12 +53,13 @@ def bucket_batch_sizes(batch_size, batch_tokens=None):
     return [max(batch_size, int(batch_tokens) // b) for b in BUCKETS] + [batch_size]
 
 
-def make_pair_dataset(source_ids, target_ids, batch_size, shuffle, seed=0, batch_tokens=None):
+def make_pair_dataset(source_ids, target_ids, batch_size, shuffle, seed=0, batch_tokens=None, batches=None):
     """`((source [b, S], target_in [b, T]), target_out [b, T])` batches, bucketed by length.
 
     `source_ids` / `target_ids` are lists of int arrays (targets with [START]
     and [END]). Examples of similar length share a batch (less padding);
-    with `shuffle` the order is reshuffled every epoch (seeded).
+    with `shuffle` the order is reshuffled every epoch (seeded). `batches`:
+    exactly that many batches (cut short, or continued with a reshuffled pass).
     """
     import tensorflow as tf
 
@@ -83,8 +84,11 @@ def make_pair_dataset(source_ids, target_ids, batch_size, shuffle, seed=0, batch
     lengths = np.maximum([len(a) for a in source_ids], [len(a) for a in target_ids]) if n else np.zeros([0])
     bucket = np.searchsorted(np.asarray(BUCKETS), lengths, side="right")
     counts = np.bincount(bucket, minlength=len(BUCKETS) + 1)
-    batches = int(sum(-(-int(c) // sizes[i]) for i, c in enumerate(counts)))
-    ds = ds.apply(tf.data.experimental.assert_cardinality(batches))
+    if batches:
+        ds = ds.repeat().take(int(batches))
+    else:
+        batches = int(sum(-(-int(c) // sizes[i]) for i, c in enumerate(counts)))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(int(batches)))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -331,6 +335,10 @@ class Seq2SeqTask(Task):
                     self.target_vocab.encode_numpy(targets, add_start=True, add_end=True))
 
         self.train_pairs = encoded(data.train_sources, data.train_targets)
+        # Pairs outside the vocabularies (de_en's dictionary phrases): a fresh sample each epoch.
+        self.extra_pairs = encoded(data.extra_sources, data.extra_targets) if getattr(
+            data, "extra_per_epoch", 0) else None
+        self._steps = None
         self.val_ds = make_pair_dataset(*encoded(data.val_sources, data.val_targets), config["batch_size"],
                                         shuffle=False)
         self.test_ds = make_pair_dataset(*encoded(data.test_sources, data.test_targets), config["batch_size"],
@@ -348,12 +356,23 @@ class Seq2SeqTask(Task):
         return []
 
     def epoch_dataset(self, epoch):
-        """The epoch's batches, shuffled by a seed drawn from (seed, epoch) only, then bucketed by length."""
+        """The epoch's batches, shuffled by a seed drawn from (seed, epoch) only, then bucketed by length.
+
+        With extra pairs (``data.extra_per_epoch``) the epoch adds its own seeded sample of them
+        and has as many batches as epoch 0 (so every epoch has ``steps_per_epoch`` batches).
+        """
         from attn_tf.training.loop import epoch_seed
 
-        return make_pair_dataset(*self.train_pairs, self.config["batch_size"], shuffle=True,
-                                 seed=epoch_seed(self.config["seed"], epoch),
-                                 batch_tokens=self.spec.training_defaults(self.config).get("batch_tokens"))
+        seed = epoch_seed(self.config["seed"], epoch)
+        sources, targets = self.train_pairs
+        if self.extra_pairs is not None:
+            pick = np.random.default_rng([seed, 1]).choice(len(self.extra_pairs[0]), self.data.extra_per_epoch,
+                                                           replace=False)
+            sources = list(sources) + [self.extra_pairs[0][i] for i in pick]
+            targets = list(targets) + [self.extra_pairs[1][i] for i in pick]
+        return make_pair_dataset(sources, targets, self.config["batch_size"], shuffle=True, seed=seed,
+                                 batch_tokens=self.spec.training_defaults(self.config).get("batch_tokens"),
+                                 batches=self._steps if self.extra_pairs is not None else None)
 
     def build(self, config, total_steps):
         self.model = build_seq2seq_model(config, self.source_vocab.size, self.target_vocab.size)
