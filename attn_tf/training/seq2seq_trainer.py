@@ -238,11 +238,12 @@ def make_attention_logger(logdir, model, source_vocab, target_vocab, sources, ta
 
 def validation_translation(data, translator):
     """A Keras callback: at each epoch end, greedy-decode the validation sources and add their
-    metrics (`val_bleu`, `val_chrf`) to the epoch logs.
+    metrics (`val_bleu`, `val_chrf`; cmudict: `val_wer`, `val_per` and `val_word_accuracy`,
+    1 - WER, higher is better) to the epoch logs.
 
-    Teacher-forced token accuracy is a poor proxy for translation quality, so a BLEU-scored
-    dataset keeps the weights of the best validation BLEU (the test split is not read); the
-    scalar logger writes them as validation `epoch_bleu` / `epoch_chrf`.
+    Teacher-forced token accuracy is a poor proxy for the decoded output, so the weights of the
+    best validation BLEU (or word accuracy) are kept (the test split is not read); the scalar
+    logger writes them as validation `epoch_bleu` / `epoch_chrf` (`epoch_wer`, ...).
     """
     import keras
 
@@ -251,8 +252,21 @@ def validation_translation(data, translator):
             if logs is not None:
                 metrics, _, _ = evaluate_outputs(data, translator, split="val")
                 logs.update({"val_" + k: float(v) for k, v in metrics.items()})
+                if "wer" in metrics:
+                    logs["val_word_accuracy"] = 1.0 - float(metrics["wer"])
 
     return ValidationTranslation()
+
+
+def validation_monitor(data):
+    """The logs key that selects the kept weights: "val_bleu" for BLEU-scored data, "val_word_accuracy"
+    (1 - WER) for WER-scored data (cmudict), both decoded every epoch; "val_accuracy" (teacher-forced
+    token accuracy) without a validation split."""
+    if data.val_sources and "bleu" in data.metrics:
+        return "val_bleu"
+    if data.val_sources and "wer" in data.metrics:
+        return "val_word_accuracy"
+    return "val_accuracy"
 
 
 def evaluate_outputs(data, translator, log=print, split="test"):
@@ -344,14 +358,13 @@ class Seq2SeqTask(Task):
         self.test_ds = make_pair_dataset(*encoded(data.test_sources, data.test_targets), config["batch_size"],
                                          shuffle=False)
         self._steps = int(self.epoch_dataset(0).cardinality().numpy())
-        # Translation (BLEU-scored) datasets keep the weights of the best validation BLEU.
-        self.monitor = "val_bleu" if "bleu" in data.metrics and data.val_sources else "val_accuracy"
+        self.monitor = validation_monitor(data)
 
     def steps_per_epoch(self):
         return self._steps
 
     def callbacks(self, ctx):
-        if self.monitor == "val_bleu":
+        if self.monitor != "val_accuracy":
             return [validation_translation(self.data, self.probe_translator)]
         return []
 
