@@ -164,16 +164,11 @@ def build_parser():
                    help="seq2seq decoding: 1 = greedy (default), >1 = beam search")
     p.add_argument("--phrases-per-epoch", type=_non_negative_int, default=None, metavar="N",
                    help="de_en: dictionary word/phrase pairs mixed into each training epoch (a fresh sample, "
-                        "tokenized with the sentences' vocabularies; default: %d)" % _de_en_phrases_per_epoch())
+                        "tokenized with the sentences' vocabularies; default: the dataset's DE_EN_PHRASES_PER_EPOCH, "
+                        "0 = none; not read here: --help and the registry must not import TensorFlow)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                    help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch")
     return p
-
-
-def _de_en_phrases_per_epoch():
-    from attn_tf.data import seq2seq_datasets
-
-    return seq2seq_datasets.DE_EN_PHRASES_PER_EPOCH
 
 
 def parse_args(argv=None):
