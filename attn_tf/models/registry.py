@@ -291,9 +291,14 @@ register(ModelSpec(
     # r8: 128 pieces (cuts 27% of the training documents) instead of r8's 256, chosen for the
     # 20-minute budget, not compared on validation with 256 (an epoch at 256 costs ~3x): 1 epoch
     # took 969 s and reached validation 96.2%, test 97.5% (README).
+    # movie_reviews: BERT's recipe, 2 epochs with 10% linear warm-up and linear decay to 0
+    # (schedules.LinearWarmupDecay), chosen on validation: 82.3% against 82.0% for 1 epoch at a
+    # constant 5e-5 and 80.9% for 1 epoch of warm-up + decay; test read once, for the chosen run:
+    # 84.15% (538 steps, ~1,050 s on a quiet machine at the 1.96 s a step of the 1-epoch run).
     sizes={"default": {"classifier_dropout": 0.1}},
     training={"default": {"epochs": 1, "learning_rate": 5e-5, "batch_size": 32},
-              "movie_reviews": {"max_length": 56}, "r8": {"max_length": 128}},
+              "movie_reviews": {"max_length": 56, "epochs": 2, "schedule": "linear", "warmup": 0.1},
+              "r8": {"max_length": 128}},
     make_tokenizer="attn_tf.models.minilm:make_tokenizer",
     load_tokenizer="attn_tf.models.minilm:load_tokenizer",
     exporter="classifier",

@@ -59,3 +59,22 @@ def test_registry_names_the_schedule(entry):
     entry(schedule="triangle")
     with pytest.raises(UsageError, match="unknown learning-rate schedule 'triangle'.*constant, cosine, linear"):
         schedules.learning_rate(config, 100)
+
+
+def test_a_classifier_run_trains_on_its_entrys_schedule(entry):
+    from attn_tf.training.cli import parse_args
+    from attn_tf.training.trainer import build_models
+
+    entry(schedule="linear", warmup=0.25)
+    config = vars(parse_args(["--model", "bilstm_attention", "--max-length", "8"]))
+    _, train_model = build_models(config, vocab_size=50, num_classes=2, total_steps=8)
+    lr = train_model.optimizer._learning_rate  # the schedule object the optimizer evaluates each step
+    assert isinstance(lr, schedules.LinearWarmupDecay) and (lr.total_steps, lr.warmup_steps) == (8, 2)
+    x, y = np.zeros([4, 8], np.int32), np.zeros([4], np.int32)
+    seen = []
+    for _ in range(8):
+        seen.append(float(np.asarray(train_model.optimizer.learning_rate)))
+        train_model.train_on_batch(x, y)
+    np.testing.assert_allclose(seen, config["learning_rate"] * np.array([.5, 1, 1, 5 / 6, 4 / 6, .5, 2 / 6, 1 / 6]),
+                               rtol=1e-5)
+
