@@ -8,11 +8,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from attn_tf.data import DataError, KNOWN_DATASETS, cache_dir, load_dataset
 from attn_tf.data.seq2seq_datasets import SEQ2SEQ_DATASETS, load_seq2seq_dataset
+from attn_tf.dataset_names import canonical_dataset_name
 
 
 def _load(name):
-    if name.lower() in SEQ2SEQ_DATASETS:
-        return load_seq2seq_dataset(name.lower())
+    if canonical_dataset_name(name) in SEQ2SEQ_DATASETS:
+        return load_seq2seq_dataset(name)
     return load_dataset(name)
 
 

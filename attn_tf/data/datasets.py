@@ -50,6 +50,8 @@ from typing import Callable
 
 import numpy as np
 
+from attn_tf.dataset_names import canonical_dataset_name
+
 from . import cache
 from .base import (
     TextClassificationData,
@@ -108,12 +110,6 @@ _DISPLAY = {
     "r52": "Reuters-21578 R52",
     "20newsgroups": "20 Newsgroups",
 }
-_ALIASES = {"mr": "movie_reviews", "20ng": "20newsgroups", "reuters_r8": "r8", "reuters_r52": "r52"}
-
-
-def _normalize_name(name: str) -> str:
-    key = str(name).strip().lower().replace("-", "_")
-    return _ALIASES.get(key, key)
 
 
 def _corrupt(path: Path, what: str, err: BaseException | str) -> DataError:
@@ -311,7 +307,7 @@ def load_dataset(
     Raises :class:`DataError` for an unknown name, a failed download, a hash
     mismatch or a corrupt archive.
     """
-    key = _normalize_name(name)
+    key = canonical_dataset_name(name)
     if key not in _SOURCES:
         raise DataError(
             f"Unknown dataset {name!r}. Known datasets: {', '.join(KNOWN_DATASETS)} "

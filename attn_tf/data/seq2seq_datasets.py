@@ -66,6 +66,8 @@ from pathlib import Path
 
 import numpy as np
 
+from attn_tf.dataset_names import canonical_dataset_name
+
 from . import cache
 from .errors import DataError
 from .user_data import read_text_file
@@ -588,10 +590,10 @@ def load_seq2seq_dataset(name: str = DEFAULT_SEQ2SEQ_DATASET, seed: int = 0,
     Returns:
       The :class:`Seq2SeqData`.
     """
-    key = str(name).strip().lower().replace("-", "_")
+    key = canonical_dataset_name(name)
     if key == "cmudict":
         return _load_cmudict(seed, validation_fraction)
-    if key in ("de_en", "deen"):
+    if key == "de_en":
         return _load_de_en(seed, validation_fraction, phrases=phrases, phrases_per_epoch=phrases_per_epoch)
     raise DataError(
         f"Unknown seq2seq dataset {name!r}. Known: {', '.join(SEQ2SEQ_DATASETS)} (default: "

@@ -87,10 +87,13 @@ def resolve(ref):
 
 
 def dataset_key(config):
-    """The key of per-dataset defaults: the lower-cased --dataset, or "user" for a --data file."""
+    """The key of per-dataset defaults: the canonical --dataset name ("MR" -> "movie_reviews"), or "user"
+    for a --data file."""
+    from attn_tf.dataset_names import canonical_dataset_name
+
     if config.get("data"):
         return "user"
-    return str(config.get("dataset") or "").lower()
+    return canonical_dataset_name(config.get("dataset") or "")
 
 
 def _layered(table, key):

@@ -4,6 +4,7 @@ import argparse
 
 from attn_tf.training.devices import STRATEGIES
 
+from attn_tf.dataset_names import canonical_dataset_name
 from attn_tf.models import registry
 from tb_plugin.metadata import STORAGES as ATTENTION_STORAGES
 
@@ -176,7 +177,9 @@ def parse_args(argv=None):
     spec = registry.get(args.model)
     if args.dataset is None and args.data is None:
         args.dataset = DEFAULT_DATASET[spec.task]
-    if args.phrases_per_epoch and ((args.dataset or "").lower().replace("-", "_") != "de_en" or args.data):
+    # One spelling from here on (run names, the registry's per-dataset defaults, the loaders): "MR" -> "movie_reviews".
+    args.dataset = canonical_dataset_name(args.dataset)
+    if args.phrases_per_epoch and (args.dataset != "de_en" or args.data):
         build_parser().error("--phrases-per-epoch applies to --dataset de_en only")
     defaults = spec.training_defaults(vars(args))
     if args.epochs is None:
@@ -187,7 +190,7 @@ def parse_args(argv=None):
     if args.batch_size is None:
         args.batch_size = defaults.get("batch_size", DEFAULT_BATCH_SIZE)
     if args.max_length is None:
-        args.max_length = defaults.get("max_length") or DATASET_MAX_LENGTH.get((args.dataset or "").lower(), 64)
+        args.max_length = defaults.get("max_length") or DATASET_MAX_LENGTH.get(args.dataset, 64)
     for key, flag in MODEL_OPTION_FLAGS.items():
         if key not in spec.options:
             if getattr(args, key) is not None:
