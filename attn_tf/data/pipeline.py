@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from .tokenizer import TextVectorizer
 
-__all__ = ["make_dataset", "vectorize_numpy"]
+__all__ = ["length_sorted_batches", "make_dataset", "row_lengths", "vectorize_numpy"]
 
 _VECTORIZE_CHUNK = 1024
 
@@ -67,3 +67,46 @@ def vectorize_numpy(texts: Sequence[str], vectorizer: TextVectorizer, batch_size
     if not out:
         return np.zeros([0, vectorizer.max_length], np.int32)
     return np.concatenate(out).astype(np.int32, copy=False)
+
+
+def row_lengths(ids: np.ndarray) -> np.ndarray:
+    """Lengths of right-padded id rows ``[N, T]``: one past the last non-pad (non-zero) id, at least 1."""
+    ids = np.asarray(ids)
+    if ids.ndim != 2:
+        raise ValueError(f"ids must be [N, T], got shape {ids.shape}")
+    nonpad = ids != 0
+    last = ids.shape[1] - np.argmax(nonpad[:, ::-1], axis=1)
+    return np.where(nonpad.any(axis=1), last, 1).astype(np.int64)
+
+
+def length_sorted_batches(lengths: np.ndarray, batch_size: int, window: int,
+                          rng: np.random.Generator) -> np.ndarray:
+    """An epoch's example order in which each run of ``batch_size`` holds texts of similar length.
+
+    The examples are shuffled, cut into windows of ``window`` batches, sorted by
+    length inside each window (so a batch pads to little more than its own
+    texts), and the batches are shuffled again, so short and long batches
+    alternate over the epoch. Only the last window can end in a partial batch,
+    and it stays last: there are ceil(N / batch_size) batches, as without sorting. A window of
+    ~100 batches keeps most of the randomness of a plain shuffle (which
+    examples share a batch is still random among texts of similar length).
+
+    Returns the permutation of ``range(len(lengths))``; consecutive
+    ``batch_size`` slices of it are the batches, in order.
+    """
+    if batch_size < 1 or window < 1:
+        raise ValueError(f"batch_size and window must be >= 1, got {batch_size} and {window}")
+    lengths = np.asarray(lengths)
+    order = rng.permutation(len(lengths))
+    span = batch_size * window
+    batches = []
+    for start in range(0, len(order), span):
+        chunk = order[start : start + span]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    if not batches:
+        return order
+    # The partial batch (if any) stays last, so the batch boundaries stay at multiples of batch_size.
+    full = len(batches) - (len(batches[-1]) < batch_size)
+    shuffled = [batches[i] for i in rng.permutation(full)] + batches[full:]
+    return np.concatenate(shuffled)

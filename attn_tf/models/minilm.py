@@ -117,14 +117,15 @@ def minilm_classifier(num_classes, max_length=128, preset="minilm", classifier_d
 
     Args:
       num_classes: number of output classes.
-      max_length: padded sequence length T ([CLS] and [SEP] included).
+      max_length: the longest input T ([CLS] and [SEP] included; at most the
+        model's positions). The model takes any T up to it.
       preset: "minilm" (pretrained backbone) or None (random; `config` and
         `vocab_size` give the architecture, for tests).
       classifier_dropout: dropout before the classifier.
       vocab_size: with a preset, must be None or equal to the preset's.
     Returns:
-      A functional `keras.Model` from int ids [B, T] to a dict with
-      "probabilities" [B, C] and "attention" [B, L, H, T, T].
+      A functional `keras.Model` from int ids [B, T] (T unfixed) to a dict
+      with "probabilities" [B, C] and "attention" [B, L, H, T, T].
     """
     if preset is not None:
         base = preset_config(preset)
@@ -137,7 +138,9 @@ def minilm_classifier(num_classes, max_length=128, preset="minilm", classifier_d
     if max_length > config["max_sequence_length"]:
         raise ValueError("max_length %d exceeds the model's %d positions" % (max_length, config["max_sequence_length"]))
     embedding, blocks = _make_layers(**config)
-    token_ids = keras.Input(shape=(max_length,), dtype="int32", name="token_ids")
+    # Any length up to max_length: training batches of short texts are cut to their longest text
+    # (registry "length_window"), which halves the cost of an epoch of movie_reviews.
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x, attention = _encode(token_ids, embedding, blocks)
     pooled = layers.GlobalAveragePooling1D(name="pooling")(x)  # masked mean (the padding mask rides on x)
     pooled = layers.Dropout(classifier_dropout, name="dropout")(pooled)

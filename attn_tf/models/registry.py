@@ -29,8 +29,12 @@ Interface
                 Optional extra keys: "clipnorm" (Adam gradient clipping), "warmup" (fraction of the
                 steps of linear warm-up before the cosine decay; seq2seq only), "batch_size" and
                 "max_length" (defaults of --batch-size / --max-length instead of the command line's),
-                "label_smoothing" (seq2seq loss; default 0) and "batch_tokens" (seq2seq: a length
-                bucket's batch holds max(--batch-size, batch_tokens // bucket length) pairs).
+                "label_smoothing" (seq2seq loss; default 0), "batch_tokens" (seq2seq: a length
+                bucket's batch holds max(--batch-size, batch_tokens // bucket length) pairs) and
+                "length_window" (classifiers: sort the shuffled texts by length inside windows of
+                that many batches, so a batch holds texts of similar length and, for a model whose
+                input length is not fixed, is cut to its longest text; see
+                attn_tf.data.pipeline.length_sorted_batches).
     options     {config key: builder keyword}: model options that come from command-line flags
                 (e.g. {"attention": "attention"} for seq2seq_gru). A key absent from the config, or
                 None there, is not passed, so the builder's default applies (old runs keep working).
@@ -300,7 +304,8 @@ register(ModelSpec(
     # 84.15% (538 steps; 1,308 s of training run alone at load 2.4-3: over the 20-minute budget).
     sizes={"default": {"classifier_dropout": 0.1}},
     training={"default": {"epochs": 1, "learning_rate": 5e-5, "batch_size": 32},
-              "movie_reviews": {"max_length": 56, "epochs": 2, "schedule": "linear", "warmup": 0.1},
+              "movie_reviews": {"max_length": 56, "epochs": 2, "schedule": "linear", "warmup": 0.1,
+                                "length_window": 20},
               "r8": {"max_length": 128}},
     make_tokenizer="attn_tf.models.minilm:make_tokenizer",
     load_tokenizer="attn_tf.models.minilm:load_tokenizer",

@@ -89,9 +89,39 @@ class ClassifierTask(Task):
 
         if self.augmented:
             return self._augment.epoch_dataset(epoch)
-        order = np.random.default_rng(epoch_seed(self.config["seed"], epoch)).permutation(len(self.train_ids))
-        ds = tf.data.Dataset.from_tensor_slices((self.train_ids[order], self.train_labels[order]))
-        return ds.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+        rng = np.random.default_rng(epoch_seed(self.config["seed"], epoch))
+        window = self.length_window()
+        if not window:
+            order = rng.permutation(len(self.train_ids))
+            ds = tf.data.Dataset.from_tensor_slices((self.train_ids[order], self.train_labels[order]))
+            return ds.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+        return self._length_sorted_dataset(rng, window)
+
+    def length_window(self):
+        """Batches per length-sorting window (registry training key "length_window"; 0: plain shuffle)."""
+        return int(self.spec.training_defaults(self.config).get("length_window") or 0)
+
+    def _length_sorted_dataset(self, rng, window):
+        """Batches of texts of similar length, each cut to its longest text when the model takes any length.
+
+        A step costs in proportion to the padded length, so on movie_reviews (median 26 of 56 word pieces)
+        MiniLM's epoch costs about half (attn_tf.data.pipeline.length_sorted_batches).
+        """
+        import tensorflow as tf
+
+        from attn_tf.data.pipeline import length_sorted_batches, row_lengths
+
+        lengths = row_lengths(self.train_ids)
+        order = length_sorted_batches(lengths, self.batch_size, window, rng)
+        if self.model.input.shape[1] is not None:  # a fixed-length model: sorted, still padded to max_length
+            ds = tf.data.Dataset.from_tensor_slices((self.train_ids[order], self.train_labels[order]))
+            return ds.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+        rows = tf.RaggedTensor.from_row_lengths(
+            np.concatenate([self.train_ids[i, : lengths[i]] for i in order]) if len(order) else
+            np.zeros([0], np.int32), lengths[order])
+        ds = tf.data.Dataset.from_tensor_slices((rows, self.train_labels[order]))
+        ds = ds.ragged_batch(self.batch_size).map(lambda x, y: (x.to_tensor(), y))
+        return ds.apply(tf.data.experimental.assert_cardinality(self.steps_per_epoch())).prefetch(tf.data.AUTOTUNE)
 
     def build(self, config, total_steps):
         self.model, self.train_model = build_models(config, len(self.tokenizer.vocabulary),

@@ -69,3 +69,44 @@ def test_fit_smoke(vec):
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     hist = model.fit(make_dataset(TEXTS, LABELS, vec, 8, True, 0), epochs=2, verbose=0, shuffle=False)
     assert np.isfinite(hist.history["loss"][0])
+
+
+# ----------------------------------------------------------------- length-sorted batches
+
+def test_row_lengths_of_right_padded_rows():
+    from attn_tf.data.pipeline import row_lengths
+
+    ids = np.array([[5, 6, 0, 0], [5, 100, 7, 8], [0, 0, 0, 0], [9, 0, 0, 0]], np.int32)
+    assert row_lengths(ids).tolist() == [2, 4, 1, 1]
+    with pytest.raises(ValueError, match=r"\[N, T\]"):
+        row_lengths(np.zeros([3], np.int32))
+
+
+def test_length_sorted_batches_keep_every_example_once_and_group_similar_lengths():
+    from attn_tf.data.pipeline import length_sorted_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 60, size=1003)
+    order = length_sorted_batches(lengths, 32, 10, np.random.default_rng(1))
+    assert sorted(order.tolist()) == list(range(1003))
+    batches = [order[i:i + 32] for i in range(0, len(order), 32)]
+    assert len(batches) == -(-1003 // 32) and all(len(b) == 32 for b in batches[:-1]) and len(batches[-1]) == 11
+    padded = sum(lengths[b].max() * len(b) for b in batches)
+    plain = sum(lengths[b].max() * len(b) for b in (rng.permutation(1003)[i:i + 32] for i in range(0, 1003, 32)))
+    # Sorted inside windows of 320 texts, a batch pads to little more than its own lengths.
+    assert padded < 1.2 * lengths.sum() and padded < 0.7 * plain
+    # Short and long batches alternate: the batch order is shuffled, not sorted over the epoch.
+    maxima = [lengths[b].max() for b in batches[:-1]]
+    assert maxima != sorted(maxima)
+
+
+def test_length_sorted_batches_are_determined_by_the_generator_seed():
+    from attn_tf.data.pipeline import length_sorted_batches
+
+    lengths = np.arange(100) % 17 + 1
+    a = length_sorted_batches(lengths, 8, 4, np.random.default_rng(5))
+    b = length_sorted_batches(lengths, 8, 4, np.random.default_rng(5))
+    c = length_sorted_batches(lengths, 8, 4, np.random.default_rng(6))
+    assert a.tolist() == b.tolist() and a.tolist() != c.tolist()
+    with pytest.raises(ValueError, match="window"):
+        length_sorted_batches(lengths, 8, 0, np.random.default_rng(5))

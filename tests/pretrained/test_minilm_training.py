@@ -179,3 +179,50 @@ def test_minilm_batch_size_and_max_length_defaults_come_from_its_registry_entry(
     assert (args.batch_size, args.max_length) == (64, 64)
     assert cli.parse_args(["--model", "transformer", "--dataset", "r8"]).max_length == 256
     assert cli.parse_args(["--model", "minilm", "--dataset", "r8"]).max_length == 128  # the 20-minute budget
+
+
+def test_length_window_cuts_each_batch_to_its_longest_text_and_resumes_the_same(tmp_path):
+    """With the registry's "length_window", MiniLM's training batches hold texts of similar length, each
+    cut to its longest text; every training text is seen once an epoch; the order depends on (seed, epoch)."""
+    from attn_tf.data.pipeline import row_lengths
+    from attn_tf.models import registry
+    from attn_tf.training.trainer import ClassifierTask
+
+    original = registry.get("minilm")
+    spec = dataclasses.replace(original, sizes={"default": TINY_SIZES}, make_tokenizer=tiny_tokenizer,
+                               training={"default": {"epochs": 1, "learning_rate": 3e-3, "length_window": 2}})
+    registry.register(spec)
+    try:
+        from attn_tf.data.user_data import load_user_data
+
+        csv = write_csv(tmp_path / "reviews.csv", n=300)
+        data = load_user_data(str(csv), text_column="review", label_column="sentiment")
+        config = {"model": "minilm", "data": str(csv), "max_length": 24, "batch_size": 16, "seed": 3,
+                  "learning_rate": 3e-3}
+        task = ClassifierTask(spec)
+        tokenizer = tiny_tokenizer(config)
+        task.setup(config, data, tokenizer, log=lambda *a: None)
+        task.build(config, total_steps=10)
+        assert task.model.input.shape[1] is None
+        full = row_lengths(task.train_ids)
+
+        def epoch(e):
+            return [(x.numpy(), y.numpy()) for x, y in task.epoch_dataset(e)]
+
+        batches = epoch(0)
+        assert len(batches) == task.steps_per_epoch()
+        widths = [x.shape[1] for x, _ in batches]
+        assert len(set(widths)) > 1 and max(widths) <= 24
+        for x, _ in batches:  # cut to the longest text of the batch: its last column is not all padding
+            assert (x[:, -1] != 0).any()
+        seen = sorted(tuple(row[row != 0]) for x, _ in batches for row in x)
+        assert seen == sorted(tuple(row[: n]) for row, n in zip(task.train_ids, full))
+        assert sum(len(y) for _, y in batches) == len(task.train_ids)
+        again = epoch(0)
+        assert all(np.array_equal(a[0], b[0]) for a, b in zip(batches, again))
+        other = epoch(1)
+        assert any(a[0].shape != b[0].shape or not np.array_equal(a[0], b[0]) for a, b in zip(batches, other))
+        probs = task.model(batches[0][0])["probabilities"]
+        assert tuple(probs.shape) == (len(batches[0][1]), 2)
+    finally:
+        registry.register(original)
