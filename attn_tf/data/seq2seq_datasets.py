@@ -376,10 +376,15 @@ def phrase_pairs_for_training(phrases, held_out_sentences, held_out_lines, limit
     """
     held_lines, held_sources = set(held_out_lines), set(held_out_sentences)
     kept = [(d, e) for d, e, lines in phrases if d not in held_sources and not held_lines.intersection(lines)]
-    if limit is not None and len(kept) > limit:
-        keep = np.sort(np.random.default_rng(seed).choice(len(kept), size=int(limit), replace=False))
-        kept = [kept[i] for i in keep]
-    return kept
+    return _seeded_sample(kept, limit, seed)
+
+
+def _seeded_sample(pairs, limit, seed):
+    """At most ``limit`` of ``pairs`` (a seeded sample, in their order); all of them if ``limit`` is None."""
+    if limit is not None and len(pairs) > limit:
+        keep = np.sort(np.random.default_rng(seed).choice(len(pairs), size=int(limit), replace=False))
+        pairs = [pairs[i] for i in keep]
+    return pairs
 
 
 def _deb_dir() -> Path:
@@ -545,10 +550,11 @@ def _load_de_en(seed, validation_fraction, phrases=None, phrases_per_epoch=None)
         sentences, phrase_entries = _de_en_entries()
         held_out = set(parts["val"][0]) | set(parts["test"][0])
         held_lines = [n for d, _, lines in sentences if d in held_out for n in lines]
+        allowed = phrase_pairs_for_training(phrase_entries, held_out, held_lines)  # the leak guard, once
         if limit > 0:
-            extra = phrase_pairs_for_training(phrase_entries, held_out, held_lines, limit=limit, seed=seed)
+            extra = _seeded_sample(allowed, limit, seed)
         if per_epoch > 0:
-            pool = phrase_pairs_for_training(phrase_entries, held_out, held_lines)
+            pool = allowed
     data = Seq2SeqData("de_en", parts["train"][0] + [d for d, _ in extra], parts["train"][1] + [e for _, e in extra],
                        *parts["val"], *parts["test"],
                        source_tokenizer=DE_EN_TOKENIZER, target_tokenizer=DE_EN_TOKENIZER,

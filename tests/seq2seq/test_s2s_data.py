@@ -222,6 +222,10 @@ def test_de_en_phrases_never_come_from_a_held_out_entry_line(monkeypatch):
         assert in_pool == (set() if i in held_out else {"Wort%d" % i, "Satz %d" % i}), i
     assert dict(zip(mixed.extra_sources, mixed.extra_targets))["Wort3"] == "word3"
     assert sd.load_seq2seq_dataset("de_en", phrases_per_epoch=10**6).extra_per_epoch == len(mixed.extra_sources)
+    # Both options at once: the same sample in the training split and the same pool as each alone.
+    both = sd.load_seq2seq_dataset("de_en", phrases=5, phrases_per_epoch=7)
+    assert both.train_sources == few.train_sources and both.train_targets == few.train_targets
+    assert both.extra_sources == mixed.extra_sources and both.extra_per_epoch == 7
 
 
 def test_de_en_apt_failure_names_the_package(monkeypatch):
