@@ -6,7 +6,15 @@ from keras import ops
 from attn_tf.layers.masking import check_normalizer
 from attn_tf.layers.masking import get_keras_mask
 from attn_tf.layers.masking import set_keras_mask
-from attn_tf.layers.multi_head_attention import MultiHeadAttention
+from attn_tf.layers.transformer_layer_utils import attention_sublayer
+from attn_tf.layers.transformer_layer_utils import block_config
+from attn_tf.layers.transformer_layer_utils import check_hidden_dim
+from attn_tf.layers.transformer_layer_utils import check_positive_int
+from attn_tf.layers.transformer_layer_utils import dropout_sublayer
+from attn_tf.layers.transformer_layer_utils import feedforward_sublayers
+from attn_tf.layers.transformer_layer_utils import feedforward_sub_block
+from attn_tf.layers.transformer_layer_utils import layer_norm_sublayer
+from attn_tf.layers.transformer_layer_utils import residual_sub_block
 
 
 @keras.saving.register_keras_serializable(package="attn_tf")
@@ -94,18 +102,10 @@ class TransformerDecoder(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.normalizer = check_normalizer(normalizer)
-        if not isinstance(num_heads, int) or num_heads <= 0:
-            raise ValueError(
-                "`num_heads` must be a positive integer. "
-                f"Received: num_heads={num_heads}"
-            )
-        if not isinstance(intermediate_dim, int) or intermediate_dim <= 0:
-            raise ValueError(
-                "`intermediate_dim` must be a positive integer. "
-                f"Received: intermediate_dim={intermediate_dim}"
-            )
-        self.num_heads = num_heads
-        self.intermediate_dim = intermediate_dim
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.intermediate_dim = check_positive_int(
+            "intermediate_dim", intermediate_dim
+        )
         self.dropout = float(dropout)
         self.activation = activations.get(activation)
         self.layer_norm_epsilon = layer_norm_epsilon
@@ -114,100 +114,45 @@ class TransformerDecoder(keras.layers.Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.supports_masking = True
 
-    def _init_kwargs(self):
-        return dict(
-            kernel_initializer=self.kernel_initializer.__class__.from_config(
-                self.kernel_initializer.get_config()
-            ),
-            bias_initializer=self.bias_initializer.__class__.from_config(
-                self.bias_initializer.get_config()
-            ),
-        )
-
-    def _norm(self, name, shape):
-        layer = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
-        )
-        layer.build(shape)
-        return layer
-
-    def _drop(self, name):
-        return keras.layers.Dropout(
-            rate=self.dropout, dtype=self.dtype_policy, name=name
-        )
-
     def build(self, decoder_sequence_shape, encoder_sequence_shape):
-        hidden_dim = decoder_sequence_shape[-1]
-        if hidden_dim is None or hidden_dim % self.num_heads:
-            raise ValueError(
-                "The hidden size of the decoder inputs must be known and "
-                f"divisible by num_heads={self.num_heads}. Received: "
-                f"decoder_sequence_shape={tuple(decoder_sequence_shape)}"
-            )
-        key_dim = hidden_dim // self.num_heads
-        self.self_attention = MultiHeadAttention(
-            num_heads=self.num_heads,
-            key_dim=key_dim,
-            dropout=self.dropout,
-            normalizer=self.normalizer,
-            dtype=self.dtype_policy,
-            name="self_attention",
-            **self._init_kwargs(),
+        check_hidden_dim(
+            decoder_sequence_shape,
+            self.num_heads,
+            "decoder inputs",
+            "decoder_sequence_shape",
         )
-        self.self_attention.build(
-            decoder_sequence_shape, decoder_sequence_shape
+        self.self_attention = attention_sublayer(
+            self,
+            "self_attention",
+            decoder_sequence_shape,
+            decoder_sequence_shape,
         )
-        self.self_attention_dropout = self._drop("self_attention_dropout")
-        self.self_attention_layer_norm = self._norm(
-            "self_attention_layer_norm", decoder_sequence_shape
+        self.self_attention_dropout = dropout_sublayer(
+            self, "self_attention_dropout"
         )
-        self.cross_attention = MultiHeadAttention(
-            num_heads=self.num_heads,
-            key_dim=key_dim,
-            dropout=self.dropout,
-            normalizer=self.normalizer,
-            dtype=self.dtype_policy,
-            name="cross_attention",
-            **self._init_kwargs(),
+        self.self_attention_layer_norm = layer_norm_sublayer(
+            self, "self_attention_layer_norm", decoder_sequence_shape
         )
-        self.cross_attention.build(
-            decoder_sequence_shape, encoder_sequence_shape
+        self.cross_attention = attention_sublayer(
+            self,
+            "cross_attention",
+            decoder_sequence_shape,
+            encoder_sequence_shape,
         )
-        self.cross_attention_dropout = self._drop("cross_attention_dropout")
-        self.cross_attention_layer_norm = self._norm(
-            "cross_attention_layer_norm", decoder_sequence_shape
+        self.cross_attention_dropout = dropout_sublayer(
+            self, "cross_attention_dropout"
         )
-        self.feedforward_intermediate_dense = keras.layers.Dense(
-            self.intermediate_dim,
-            activation=self.activation,
-            dtype=self.dtype_policy,
-            name="feedforward_intermediate_dense",
-            **self._init_kwargs(),
+        self.cross_attention_layer_norm = layer_norm_sublayer(
+            self, "cross_attention_layer_norm", decoder_sequence_shape
         )
-        self.feedforward_intermediate_dense.build(decoder_sequence_shape)
-        self.feedforward_output_dense = keras.layers.Dense(
-            hidden_dim,
-            dtype=self.dtype_policy,
-            name="feedforward_output_dense",
-            **self._init_kwargs(),
+        (
+            self.feedforward_intermediate_dense,
+            self.feedforward_output_dense,
+        ) = feedforward_sublayers(self, decoder_sequence_shape)
+        self.feedforward_dropout = dropout_sublayer(self, "feedforward_dropout")
+        self.feedforward_layer_norm = layer_norm_sublayer(
+            self, "feedforward_layer_norm", decoder_sequence_shape
         )
-        self.feedforward_output_dense.build(
-            tuple(decoder_sequence_shape)[:-1] + (self.intermediate_dim,)
-        )
-        self.feedforward_dropout = self._drop("feedforward_dropout")
-        self.feedforward_layer_norm = self._norm(
-            "feedforward_layer_norm", decoder_sequence_shape
-        )
-
-    def _sub_block(self, x, norm, drop, fn, training):
-        residual = x
-        if self.normalize_first:
-            x = norm(x)
-        x, weights = fn(x)
-        x = drop(x, training=training) + residual
-        if not self.normalize_first:
-            x = norm(x)
-        return x, weights
 
     def call(
         self,
@@ -229,10 +174,8 @@ class TransformerDecoder(keras.layers.Layer):
         if encoder_padding_mask is not None:
             encoder_padding_mask = ops.cast(encoder_padding_mask, "bool")
 
-        x, self_weights = self._sub_block(
+        x, self_weights = residual_sub_block(
             decoder_sequence,
-            self.self_attention_layer_norm,
-            self.self_attention_dropout,
             lambda h: self.self_attention(
                 h,
                 h,
@@ -243,12 +186,13 @@ class TransformerDecoder(keras.layers.Layer):
                 attention_override=self_attention_override,
                 training=training,
             ),
+            self.self_attention_layer_norm,
+            self.self_attention_dropout,
+            self.normalize_first,
             training,
         )
-        x, cross_weights = self._sub_block(
+        x, cross_weights = residual_sub_block(
             x,
-            self.cross_attention_layer_norm,
-            self.cross_attention_dropout,
             lambda h: self.cross_attention(
                 h,
                 encoder_sequence,
@@ -258,20 +202,12 @@ class TransformerDecoder(keras.layers.Layer):
                 attention_override=cross_attention_override,
                 training=training,
             ),
+            self.cross_attention_layer_norm,
+            self.cross_attention_dropout,
+            self.normalize_first,
             training,
         )
-        x, _ = self._sub_block(
-            x,
-            self.feedforward_layer_norm,
-            self.feedforward_dropout,
-            lambda h: (
-                self.feedforward_output_dense(
-                    self.feedforward_intermediate_dense(h)
-                ),
-                None,
-            ),
-            training,
-        )
+        x = feedforward_sub_block(self, x, training)
         if decoder_padding_mask is not None:
             set_keras_mask(x, decoder_padding_mask)
         if return_attention_scores:
@@ -316,21 +252,5 @@ class TransformerDecoder(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "intermediate_dim": self.intermediate_dim,
-                "dropout": self.dropout,
-                "activation": activations.serialize(self.activation),
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "normalize_first": self.normalize_first,
-                "normalizer": self.normalizer,
-                "kernel_initializer": initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": initializers.serialize(
-                    self.bias_initializer
-                ),
-            }
-        )
+        config.update(block_config(self))
         return config

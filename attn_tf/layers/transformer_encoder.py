@@ -6,7 +6,15 @@ from keras import ops
 from attn_tf.layers.masking import check_normalizer
 from attn_tf.layers.masking import get_keras_mask
 from attn_tf.layers.masking import set_keras_mask
-from attn_tf.layers.multi_head_attention import MultiHeadAttention
+from attn_tf.layers.transformer_layer_utils import attention_sublayer
+from attn_tf.layers.transformer_layer_utils import block_config
+from attn_tf.layers.transformer_layer_utils import check_hidden_dim
+from attn_tf.layers.transformer_layer_utils import check_positive_int
+from attn_tf.layers.transformer_layer_utils import dropout_sublayer
+from attn_tf.layers.transformer_layer_utils import feedforward_sublayers
+from attn_tf.layers.transformer_layer_utils import feedforward_sub_block
+from attn_tf.layers.transformer_layer_utils import layer_norm_sublayer
+from attn_tf.layers.transformer_layer_utils import residual_sub_block
 
 
 @keras.saving.register_keras_serializable(package="attn_tf")
@@ -87,18 +95,10 @@ class TransformerEncoder(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.normalizer = check_normalizer(normalizer)
-        if not isinstance(num_heads, int) or num_heads <= 0:
-            raise ValueError(
-                "`num_heads` must be a positive integer. "
-                f"Received: num_heads={num_heads}"
-            )
-        if not isinstance(intermediate_dim, int) or intermediate_dim <= 0:
-            raise ValueError(
-                "`intermediate_dim` must be a positive integer. "
-                f"Received: intermediate_dim={intermediate_dim}"
-            )
-        self.num_heads = num_heads
-        self.intermediate_dim = intermediate_dim
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.intermediate_dim = check_positive_int(
+            "intermediate_dim", intermediate_dim
+        )
         self.dropout = float(dropout)
         self.activation = activations.get(activation)
         self.layer_norm_epsilon = layer_norm_epsilon
@@ -107,73 +107,25 @@ class TransformerEncoder(keras.layers.Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.supports_masking = True
 
-    def _init_kwargs(self):
-        return dict(
-            kernel_initializer=self.kernel_initializer.__class__.from_config(
-                self.kernel_initializer.get_config()
-            ),
-            bias_initializer=self.bias_initializer.__class__.from_config(
-                self.bias_initializer.get_config()
-            ),
-        )
-
     def build(self, inputs_shape):
-        hidden_dim = inputs_shape[-1]
-        if hidden_dim is None or hidden_dim % self.num_heads:
-            raise ValueError(
-                "The hidden size of the inputs must be known and divisible by "
-                f"num_heads={self.num_heads}. Received: "
-                f"inputs_shape={tuple(inputs_shape)}"
-            )
-        self.self_attention = MultiHeadAttention(
-            num_heads=self.num_heads,
-            key_dim=hidden_dim // self.num_heads,
-            dropout=self.dropout,
-            normalizer=self.normalizer,
-            dtype=self.dtype_policy,
-            name="self_attention",
-            **self._init_kwargs(),
+        check_hidden_dim(inputs_shape, self.num_heads, "inputs", "inputs_shape")
+        self.self_attention = attention_sublayer(
+            self, "self_attention", inputs_shape, inputs_shape
         )
-        self.self_attention.build(inputs_shape, inputs_shape)
-        self.self_attention_layer_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon,
-            dtype=self.dtype_policy,
-            name="self_attention_layer_norm",
+        self.self_attention_layer_norm = layer_norm_sublayer(
+            self, "self_attention_layer_norm", inputs_shape
         )
-        self.self_attention_layer_norm.build(inputs_shape)
-        self.self_attention_dropout = keras.layers.Dropout(
-            rate=self.dropout,
-            dtype=self.dtype_policy,
-            name="self_attention_dropout",
+        self.self_attention_dropout = dropout_sublayer(
+            self, "self_attention_dropout"
         )
-        self.feedforward_layer_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon,
-            dtype=self.dtype_policy,
-            name="feedforward_layer_norm",
+        self.feedforward_layer_norm = layer_norm_sublayer(
+            self, "feedforward_layer_norm", inputs_shape
         )
-        self.feedforward_layer_norm.build(inputs_shape)
-        self.feedforward_intermediate_dense = keras.layers.Dense(
-            self.intermediate_dim,
-            activation=self.activation,
-            dtype=self.dtype_policy,
-            name="feedforward_intermediate_dense",
-            **self._init_kwargs(),
-        )
-        self.feedforward_intermediate_dense.build(inputs_shape)
-        self.feedforward_output_dense = keras.layers.Dense(
-            hidden_dim,
-            dtype=self.dtype_policy,
-            name="feedforward_output_dense",
-            **self._init_kwargs(),
-        )
-        self.feedforward_output_dense.build(
-            tuple(inputs_shape)[:-1] + (self.intermediate_dim,)
-        )
-        self.feedforward_dropout = keras.layers.Dropout(
-            rate=self.dropout,
-            dtype=self.dtype_policy,
-            name="feedforward_dropout",
-        )
+        (
+            self.feedforward_intermediate_dense,
+            self.feedforward_output_dense,
+        ) = feedforward_sublayers(self, inputs_shape)
+        self.feedforward_dropout = dropout_sublayer(self, "feedforward_dropout")
 
     def call(
         self,
@@ -190,39 +142,32 @@ class TransformerEncoder(keras.layers.Layer):
         if padding_mask is not None:
             padding_mask = ops.cast(padding_mask, "bool")
 
-        x = inputs
-        residual = x
-        if self.normalize_first:
-            x = self.self_attention_layer_norm(x)
-        # Weights only when asked for: without them MultiHeadAttention may
-        # take the fused keras.ops.dot_product_attention path (same output).
-        x = self.self_attention(
-            x,
-            x,
-            query_mask=padding_mask,
-            value_mask=padding_mask,
-            attention_mask=attention_mask,
-            use_causal_mask=use_causal_mask,
-            return_attention_scores=return_attention_scores,
-            attention_override=attention_override,
-            training=training,
-        )
-        if return_attention_scores:
-            x, weights = x
-        x = self.self_attention_dropout(x, training=training)
-        x = x + residual
-        if not self.normalize_first:
-            x = self.self_attention_layer_norm(x)
+        def self_attention(h):
+            # Weights only when asked for: without them MultiHeadAttention
+            # may take the fused keras.ops.dot_product_attention path (same
+            # output).
+            outputs = self.self_attention(
+                h,
+                h,
+                query_mask=padding_mask,
+                value_mask=padding_mask,
+                attention_mask=attention_mask,
+                use_causal_mask=use_causal_mask,
+                return_attention_scores=return_attention_scores,
+                attention_override=attention_override,
+                training=training,
+            )
+            return outputs if return_attention_scores else (outputs, None)
 
-        residual = x
-        if self.normalize_first:
-            x = self.feedforward_layer_norm(x)
-        x = self.feedforward_intermediate_dense(x)
-        x = self.feedforward_output_dense(x)
-        x = self.feedforward_dropout(x, training=training)
-        x = x + residual
-        if not self.normalize_first:
-            x = self.feedforward_layer_norm(x)
+        x, weights = residual_sub_block(
+            inputs,
+            self_attention,
+            self.self_attention_layer_norm,
+            self.self_attention_dropout,
+            self.normalize_first,
+            training,
+        )
+        x = feedforward_sub_block(self, x, training)
 
         if padding_mask is not None:
             set_keras_mask(x, padding_mask)
@@ -257,21 +202,5 @@ class TransformerEncoder(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "num_heads": self.num_heads,
-                "intermediate_dim": self.intermediate_dim,
-                "dropout": self.dropout,
-                "activation": activations.serialize(self.activation),
-                "layer_norm_epsilon": self.layer_norm_epsilon,
-                "normalize_first": self.normalize_first,
-                "normalizer": self.normalizer,
-                "kernel_initializer": initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "bias_initializer": initializers.serialize(
-                    self.bias_initializer
-                ),
-            }
-        )
+        config.update(block_config(self))
         return config
