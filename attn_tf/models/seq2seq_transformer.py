@@ -163,7 +163,7 @@ class Seq2SeqTransformer(keras.Model):
 
     @staticmethod
     def _residual(block, x, norm, fn):
-        """TransformerDecoder._sub_block at inference (dropout off)."""
+        """attn_tf.layers.transformer_layer_utils.residual_sub_block at inference (dropout off)."""
         residual = x
         if block.normalize_first:
             x = norm(x)
