@@ -8,7 +8,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PKG = os.path.join(ROOT, "attn_tf")
 
 LEVEL = {
-    "errors": 0, "atomic": 0, "run_dir": 0, "data": 0, "layers": 0, "metrics": 0, "pretrained": 0,
+    "errors": 0, "atomic": 0, "run_dir": 0, "dataset_names": 0, "data": 0, "layers": 0, "metrics": 0, "pretrained": 0,
     "models": 1, "decoding": 1,
     "training": 2, "evaluation": 2, "export": 2,
     "cli": 3, "evaluate": 3, "probe": 3,
