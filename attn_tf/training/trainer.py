@@ -85,17 +85,20 @@ class ClassifierTask(Task):
 
     def epoch_dataset(self, epoch):
         """The epoch's batches: a permutation drawn from (seed, epoch) only, so a resumed run sees the same."""
-        import tensorflow as tf
-
         if self.augmented:
             return self._augment.epoch_dataset(epoch)
         rng = np.random.default_rng(epoch_seed(self.config["seed"], epoch))
         window = self.length_window()
         if not window:
-            order = rng.permutation(len(self.train_ids))
-            ds = tf.data.Dataset.from_tensor_slices((self.train_ids[order], self.train_labels[order]))
-            return ds.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+            return self._padded_batches(rng.permutation(len(self.train_ids)))
         return self._length_sorted_dataset(rng, window)
+
+    def _padded_batches(self, order):
+        """The training examples in `order`, in batches padded to max_length."""
+        import tensorflow as tf
+
+        ds = tf.data.Dataset.from_tensor_slices((self.train_ids[order], self.train_labels[order]))
+        return ds.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
 
     def length_window(self):
         """Batches per length-sorting window (registry training key "length_window"; 0: plain shuffle)."""
@@ -114,8 +117,7 @@ class ClassifierTask(Task):
         lengths = row_lengths(self.train_ids)
         order = length_sorted_batches(lengths, self.batch_size, window, rng)
         if self.model.input.shape[1] is not None:  # a fixed-length model: sorted, still padded to max_length
-            ds = tf.data.Dataset.from_tensor_slices((self.train_ids[order], self.train_labels[order]))
-            return ds.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+            return self._padded_batches(order)
         rows = tf.RaggedTensor.from_row_lengths(
             np.concatenate([self.train_ids[i, : lengths[i]] for i in order]) if len(order) else
             np.zeros([0], np.int32), lengths[order])
