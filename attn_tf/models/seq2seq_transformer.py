@@ -29,6 +29,7 @@ from keras import layers, ops
 
 from attn_tf.layers import TokenAndPositionEmbedding, TransformerDecoder, TransformerEncoder
 from attn_tf.layers.masking import masked_normalize
+from attn_tf.layers.transformer_layer_utils import feedforward_sub_block, residual_sub_block
 
 
 @keras.saving.register_keras_serializable(package="attn_tf")
@@ -161,18 +162,6 @@ class Seq2SeqTransformer(keras.Model):
         weights = tf.cast(weights, values.dtype)
         return mha.output_dense(tf.einsum("acbe,aecd->abcd", weights, values)), weights
 
-    @staticmethod
-    def _residual(block, x, norm, fn):
-        """attn_tf.layers.transformer_layer_utils.residual_sub_block at inference (dropout off)."""
-        residual = x
-        if block.normalize_first:
-            x = norm(x)
-        x, weights = fn(x)
-        x = x + residual
-        if not block.normalize_first:
-            x = norm(x)
-        return x, weights
-
     def decode_step(self, tokens, state, enc, step):
         """One new position through every decoder block with the key/value cache.
 
@@ -203,14 +192,14 @@ class Seq2SeqTransformer(keras.Model):
                 new_state.append((keys, values))
                 return self._attend_cached(mha, h, keys, values, self_mask)
 
-            x, _ = self._residual(block, x, block.self_attention_layer_norm, self_attention)
-            x, cross = self._residual(
-                block, x, block.cross_attention_layer_norm,
-                lambda h, block=block, i=i: self._attend_cached(
-                    block.cross_attention, h, enc["cross_key_%d" % i], enc["cross_value_%d" % i], source_mask))
-            x, _ = self._residual(
-                block, x, block.feedforward_layer_norm,
-                lambda h, block=block: (block.feedforward_output_dense(block.feedforward_intermediate_dense(h)), None))
+            # The blocks' own sub-blocks at inference (training=False: dropout passes its input through).
+            x, _ = residual_sub_block(x, self_attention, block.self_attention_layer_norm,
+                                      block.self_attention_dropout, block.normalize_first, False)
+            x, cross = residual_sub_block(
+                x, lambda h, block=block, i=i: self._attend_cached(
+                    block.cross_attention, h, enc["cross_key_%d" % i], enc["cross_value_%d" % i], source_mask),
+                block.cross_attention_layer_norm, block.cross_attention_dropout, block.normalize_first, False)
+            x = feedforward_sub_block(block, x, False)
         logits = self.output_projection(x)[:, 0]
         return logits, (written, tuple(new_state)), tf.reduce_mean(tf.cast(cross[:, :, 0], tf.float32), axis=1)
 
