@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from .tokenizer import TextVectorizer
+from .vectorizer_base import PAD_ID
 
 __all__ = ["length_sorted_batches", "make_dataset", "row_lengths", "vectorize_numpy"]
 
@@ -70,11 +71,11 @@ def vectorize_numpy(texts: Sequence[str], vectorizer: TextVectorizer, batch_size
 
 
 def row_lengths(ids: np.ndarray) -> np.ndarray:
-    """Lengths of right-padded id rows ``[N, T]``: one past the last non-pad (non-zero) id, at least 1."""
+    """Lengths of right-padded id rows ``[N, T]``: one past the last non-``PAD_ID`` id, at least 1."""
     ids = np.asarray(ids)
     if ids.ndim != 2:
         raise ValueError(f"ids must be [N, T], got shape {ids.shape}")
-    nonpad = ids != 0
+    nonpad = ids != PAD_ID
     last = ids.shape[1] - np.argmax(nonpad[:, ::-1], axis=1)
     return np.where(nonpad.any(axis=1), last, 1).astype(np.int64)
 

@@ -118,9 +118,9 @@ class ClassifierTask(Task):
         order = length_sorted_batches(lengths, self.batch_size, window, rng)
         if self.model.input.shape[1] is not None:  # a fixed-length model: sorted, still padded to max_length
             return self._padded_batches(order)
-        rows = tf.RaggedTensor.from_row_lengths(
-            np.concatenate([self.train_ids[i, : lengths[i]] for i in order]) if len(order) else
-            np.zeros([0], np.int32), lengths[order])
+        ids, lengths = self.train_ids[order], lengths[order]
+        kept = np.arange(ids.shape[1]) < lengths[:, None]  # each row up to its length (row-major order)
+        rows = tf.RaggedTensor.from_row_lengths(ids[kept], lengths)
         ds = tf.data.Dataset.from_tensor_slices((rows, self.train_labels[order]))
         ds = ds.ragged_batch(self.batch_size).map(lambda x, y: (x.to_tensor(), y))
         return ds.apply(tf.data.experimental.assert_cardinality(self.steps_per_epoch())).prefetch(tf.data.AUTOTUNE)
