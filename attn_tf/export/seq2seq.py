@@ -208,7 +208,7 @@ def build(run, log=print, beam_size=None, length_penalty=None, jit_compile=False
     Args:
       run: the `RunDir`.
       log: progress messages.
-      beam_size, length_penalty: override the run's search (default: its --beam-size, LENGTH_PENALTY).
+      beam_size, length_penalty: override the run's search (default: its --beam-size, --length-penalty).
       jit_compile: False (default): the interpreted loop, no XLA op in the graph (any TF Serving);
         True: XLA-compiled decoding (TF Serving then needs `--xla_cpu_compilation_enabled=true`).
     Returns:
@@ -218,7 +218,8 @@ def build(run, log=print, beam_size=None, length_penalty=None, jit_compile=False
 
     import attn_tf.models.seq2seq_gru  # noqa: F401  (registers the model classes)
     import attn_tf.models.seq2seq_transformer  # noqa: F401
-    from attn_tf.decoding.settings import LENGTH_PENALTY, decode_max_length
+    from attn_tf.decoding.settings import decode_max_length
+    from attn_tf.decoding.settings import length_penalty as run_length_penalty
 
     run.require(*REQUIRED_FILES)
     source_vocab, target_vocab = load_vocabularies(run)
@@ -226,7 +227,7 @@ def build(run, log=print, beam_size=None, length_penalty=None, jit_compile=False
     beam = int(beam_size if beam_size is not None else run.config.get("beam_size", 1))
     if beam < 1:
         raise ExportError("beam size must be >= 1, got %d" % beam)
-    penalty = LENGTH_PENALTY if length_penalty is None else float(length_penalty)
+    penalty = run_length_penalty(run.config) if length_penalty is None else float(length_penalty)
     max_length = decode_max_length(run.config)
     signatures = make_signatures(model, source_vocab, target_vocab, max_length, beam_size=beam,
                                  length_penalty=penalty, jit_compile=bool(jit_compile))

@@ -161,8 +161,12 @@ def build_parser():
                    help="validation examples of the faithfulness curve (default: 100)")
     p.add_argument("--attention", choices=SEQ2SEQ_ATTENTION, default="additive",
                    help="seq2seq_gru attention score: additive (Bahdanau, default), dot, general, scaled")
-    p.add_argument("--beam-size", type=_positive_int, default=1,
-                   help="seq2seq decoding: 1 = greedy (default), >1 = beam search")
+    p.add_argument("--beam-size", type=_positive_int, default=None,
+                   help="seq2seq decoding of the test split and the export: 1 = greedy, >1 = beam search "
+                        "(default: the model's registry default for the dataset, e.g. 4 for de_en, else 1)")
+    p.add_argument("--length-penalty", type=_non_negative_float, default=None, metavar="ALPHA",
+                   help="beam search length penalty alpha (GNMT: score / ((5 + n) / 6) ** alpha; 0 = none); "
+                        "default: the registry's value for the dataset, else 0.6")
     p.add_argument("--phrases-per-epoch", type=_non_negative_int, default=None, metavar="N",
                    help="de_en: dictionary word/phrase pairs mixed into each training epoch (a fresh sample, "
                         "tokenized with the sentences' vocabularies; default: the dataset's DE_EN_PHRASES_PER_EPOCH, "
@@ -191,6 +195,11 @@ def parse_args(argv=None):
         args.batch_size = defaults.get("batch_size", DEFAULT_BATCH_SIZE)
     if args.max_length is None:
         args.max_length = defaults.get("max_length") or DATASET_MAX_LENGTH.get(args.dataset, 64)
+    # Decoding (seq2seq): chosen on validation per dataset where measured (registry), else greedy.
+    if args.beam_size is None:
+        args.beam_size = int(defaults.get("beam_size", 1))
+    if args.length_penalty is None:
+        args.length_penalty = defaults.get("length_penalty")  # None: attn_tf.decoding.settings.LENGTH_PENALTY
     for key, flag in MODEL_OPTION_FLAGS.items():
         if key not in spec.options:
             if getattr(args, key) is not None:

@@ -25,7 +25,7 @@ from attn_tf.errors import UsageError
 from attn_tf.training.loop import RESUMABLE_OVERRIDES, Task  # noqa: E402,F401
 
 # Model sizes and training defaults: attn_tf.models.registry.
-from attn_tf.decoding.settings import LENGTH_PENALTY, decode_max_length  # noqa: E402,F401  (owner: decoding)
+from attn_tf.decoding.settings import LENGTH_PENALTY, decode_max_length, length_penalty  # noqa: E402,F401  (owner: decoding)
 
 LABEL_SMOOTHING = 0.0
 BUCKETS = (4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64, 96)
@@ -414,16 +414,19 @@ class Seq2SeqTask(Task):
         from attn_tf import run_dir as rd
 
         config, model = self.config, self.model
-        beam_size = int(config.get("beam_size", 1))
+        beam_size = int(config.get("beam_size") or 1)
+        penalty = length_penalty(config)
         test = model.evaluate(self.test_ds, return_dict=True, verbose=0)
         translator = self.probe_translator if beam_size == 1 else Translator(
-            model, self.source_vocab, self.target_vocab, self.max_decode, beam_size=beam_size)
+            model, self.source_vocab, self.target_vocab, self.max_decode, beam_size=beam_size,
+            length_penalty=penalty)
         metrics, rows, decode_seconds = evaluate_outputs(self.data, translator, log=self.log)
         results = {
             "model": results["model"],
             "dataset": results["dataset"],
             "attention": config.get("attention") if "attention" in self.spec.options else "multi_head",
             "beam_size": beam_size,
+            "length_penalty": penalty if beam_size > 1 else None,
             "test_sources": len(rows),
             **{"test_" + k: v for k, v in metrics.items()},
             "test_loss": float(test["loss"]),
@@ -444,7 +447,8 @@ class Seq2SeqTask(Task):
                            dict(metrics, loss=results["test_loss"], token_accuracy=results["test_token_accuracy"]),
                            results["steps"])
         self.log("Test (%d held-out sources, %s): %s; token accuracy %.4f; after %d steps in %.0f s" % (
-            len(rows), "greedy" if beam_size == 1 else "beam %d" % beam_size, _format_metrics(metrics),
+            len(rows), "greedy" if beam_size == 1 else "beam %d, length penalty %g" % (beam_size, penalty),
+            _format_metrics(metrics),
             results["test_token_accuracy"], results["steps"], results["train_seconds"]))
         return results
 

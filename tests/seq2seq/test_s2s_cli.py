@@ -73,6 +73,31 @@ def test_train_gru_on_pairs_logs_attention_and_exports(tmp_path):
     assert state["monitor"] == "val_bleu" and state["best"] is not None
 
 
+def test_beam_size_and_length_penalty_reach_the_test_decode_and_the_export(tmp_path):
+    run = _run(tmp_path, "--model", "seq2seq_gru", "--max-steps", "4", "--beam-size", "3",
+               "--length-penalty", "1.4", "--export-dir", str(tmp_path / "saved"))
+    config = json.load(open(os.path.join(run, "config.json")))
+    results = json.load(open(os.path.join(run, "results.json")))
+    assert (config["beam_size"], config["length_penalty"]) == (3, 1.4)
+    assert (results["beam_size"], results["length_penalty"]) == (3, 1.4)
+    assert (results["export"]["beam_size"], results["export"]["length_penalty"]) == (3, 1.4)
+
+
+def test_decoding_defaults_come_from_the_registry_and_flags_override_them():
+    from attn_tf.decoding.settings import LENGTH_PENALTY, length_penalty
+    from attn_tf.models import registry
+    from attn_tf.training.cli import parse_args
+
+    de_en = registry.get("seq2seq_gru").training_defaults({"dataset": "de_en"})
+    args = parse_args(["--model", "seq2seq_gru", "--dataset", "de_en"])
+    assert args.beam_size == de_en["beam_size"] > 1 and args.length_penalty == de_en["length_penalty"]
+    args = parse_args(["--model", "seq2seq_gru", "--dataset", "deen", "--beam-size", "1", "--length-penalty", "0"])
+    assert (args.beam_size, args.length_penalty) == (1, 0.0)
+    cmudict = parse_args(["--model", "seq2seq_gru"])  # greedy where nothing was measured better
+    assert cmudict.beam_size == 1 and cmudict.length_penalty is None
+    assert length_penalty(vars(cmudict)) == LENGTH_PENALTY and length_penalty({"length_penalty": 0.0}) == 0.0
+
+
 def test_token_budget_batches_hold_more_short_pairs():
     import numpy as np
 
