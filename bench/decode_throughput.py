@@ -17,6 +17,7 @@ processes on a shared machine disturb less than the wall clock.
     python bench/decode_throughput.py --run-dir runs/seq2seq_gru-cmudict-... --beams 1,4
     python bench/decode_throughput.py --decoders xla        # the --xla export only
     python bench/decode_throughput.py --untrained           # no run needed: a fresh cmudict-sized model
+    python bench/decode_throughput.py --clients 2           # two requests at once (server throughput)
 
 Target (issue): >= 10,000 sentences/s for greedy GRU decoding at batch 64 on
 2 CPU cores. `--untrained` is for a quick look only: an untrained model does
@@ -86,31 +87,52 @@ def warmup_batches(run, batches):
     return sorted(first.values())
 
 
-def measure(signature, batches, seconds, warmup):
-    """Sentences/s over passes of `batches` (at least one, until `seconds`) and the first pass's tokens."""
+def measure(signature, batches, seconds, warmup, clients=1):
+    """Sentences/s over passes of `batches` (at least one, until `seconds`) and the first pass's tokens.
+
+    `clients` > 1: that many threads call the signature at once, each on its share of the batches (a
+    server answering concurrent requests; TensorFlow releases the GIL while a call runs), after one
+    untimed pass in order that gives the tokens.
+    """
+    import threading
+
     import tensorflow as tf
 
     tensors = [tf.constant(b, tf.string) for b in batches]
     for i in warmup:
         signature(text=tensors[i])
-    done = sentences = out_tokens = 0
-    tokens = []
+    tokens = [] if clients == 1 else [signature(text=t)["tokens"] for t in tensors]
+    counts = [[0, 0, 0] for _ in range(clients)]  # per client: batches, sentences, output steps
     load = os.getloadavg()[0]
     start, cpu_start = time.perf_counter(), time.process_time()
-    while True:
-        for t in tensors:
-            out = signature(text=t)
-            sentences += int(t.shape[0])
-            out_tokens += int(out["tokens"].shape[1])
-            if len(tokens) < len(tensors):
-                tokens.append(out["tokens"])
-            done += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            break
+
+    def client(k):
+        mine = tensors[k::clients] or tensors[:1]
+        while True:
+            for t in mine:
+                out = signature(text=t)
+                counts[k][0] += 1
+                counts[k][1] += int(t.shape[0])
+                counts[k][2] += int(out["tokens"].shape[1])
+                if clients == 1 and len(tokens) < len(tensors):
+                    tokens.append(out["tokens"])
+            if time.perf_counter() - start >= seconds:
+                return
+
+    if clients == 1:
+        client(0)
+    else:
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    elapsed = time.perf_counter() - start
+    done, sentences, out_tokens = (sum(c[i] for c in counts) for i in range(3))
     cpu_ms = (time.process_time() - cpu_start) / max(done, 1) * 1e3
     return {"sentences_per_s": sentences / elapsed, "batches": done, "seconds": elapsed, "cpu_ms_per_batch": cpu_ms,
-            "mean_steps": out_tokens / max(done, 1), "load": (load + os.getloadavg()[0]) / 2}, tokens
+            "mean_steps": out_tokens / max(done, 1), "load": (load + os.getloadavg()[0]) / 2,
+            "clients": clients}, tokens
 
 
 def main(argv=None):
@@ -127,8 +149,13 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=10.0, help="timed seconds per beam size")
     p.add_argument("--threads", type=int, default=0,
                    help="TensorFlow intra- and inter-op threads (default 0: TensorFlow's choice)")
+    p.add_argument("--clients", type=int, default=1,
+                   help="concurrent callers of the signature (default 1: one call at a time; 2 on 2 cores: "
+                        "a server answering two requests at once)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    if args.clients < 1:
+        p.error("--clients must be >= 1, got %d" % args.clients)
     decoders = [d.strip() for d in args.decoders.split(",") if d.strip()]
     unknown = [d for d in decoders if d not in DECODERS]
     if unknown or not decoders:
@@ -165,7 +192,7 @@ def main(argv=None):
             info = export_run(run, base_dir=os.path.join(tmp, "saved"), name="bench_beam%d_%s" % (beam, decoder),
                               log=lambda *a: None, beam_size=beam, jit_compile=DECODERS[decoder])
             signature = tf.saved_model.load(info["path"]).signatures["serving_default"]
-            result, tokens = measure(signature, batches, args.seconds, warmup)
+            result, tokens = measure(signature, batches, args.seconds, warmup, clients=args.clients)
             if first_tokens is None:
                 first_tokens, same = (decoder, tokens), None
             else:
@@ -207,7 +234,8 @@ def main(argv=None):
                 "" if base is r else "; %.2fx %s" % (r["sentences_per_s"] / base["sentences_per_s"],
                                                      base["decoder"])))
         print("\n(%s, %d CPU cores visible, TensorFlow threads: %s; exported SavedModel, serving_default "
-              "signature)" % (summary["device"], summary["cpu_count"], summary["threads"]))
+              "signature; %d concurrent client%s)" % (summary["device"], summary["cpu_count"], summary["threads"],
+                                                    args.clients, "" if args.clients == 1 else "s"))
     return 0
 
 
