@@ -169,8 +169,8 @@ def build_parser():
                         "default: the registry's value for the dataset, else 0.6")
     p.add_argument("--phrases-per-epoch", type=_non_negative_int, default=None, metavar="N",
                    help="de_en: dictionary word/phrase pairs mixed into each training epoch (a fresh sample, "
-                        "tokenized with the sentences' vocabularies; default: the dataset's DE_EN_PHRASES_PER_EPOCH, "
-                        "0 = none; not read here: --help and the registry must not import TensorFlow)")
+                        "tokenized with the sentences' vocabularies; default: the model's registry default for "
+                        "de_en, e.g. 10000 for seq2seq_gru; 0 = none)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                    help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch")
     return p
@@ -200,6 +200,10 @@ def parse_args(argv=None):
         args.beam_size = int(defaults.get("beam_size", 1))
     if args.length_penalty is None:
         args.length_penalty = defaults.get("length_penalty")  # None: attn_tf.decoding.settings.LENGTH_PENALTY
+    # de_en's dictionary phrases: part of a model's de_en recipe (registry), recorded in config.json so
+    # --resume and evaluation read the same data when the default changes (runs without it had none).
+    if args.phrases_per_epoch is None and args.dataset == "de_en" and not args.data:
+        args.phrases_per_epoch = defaults.get("phrases_per_epoch")
     for key, flag in MODEL_OPTION_FLAGS.items():
         if key not in spec.options:
             if getattr(args, key) is not None:

@@ -98,6 +98,17 @@ def test_decoding_defaults_come_from_the_registry_and_flags_override_them():
     assert length_penalty(vars(cmudict)) == LENGTH_PENALTY and length_penalty({"length_penalty": 0.0}) == 0.0
 
 
+def test_de_en_phrases_per_epoch_default_is_recorded_and_overridable():
+    from attn_tf.models import registry
+    from attn_tf.training.cli import parse_args
+
+    recipe = registry.get("seq2seq_gru").training_defaults({"dataset": "de_en"})["phrases_per_epoch"]
+    assert recipe > 0 and parse_args(["--model", "seq2seq_gru", "--dataset", "de_en"]).phrases_per_epoch == recipe
+    assert parse_args(["--model", "seq2seq_gru", "--dataset", "de_en", "--phrases-per-epoch", "0"]
+                      ).phrases_per_epoch == 0
+    assert parse_args(["--model", "seq2seq_gru"]).phrases_per_epoch is None  # cmudict: no phrases
+
+
 def test_token_budget_batches_hold_more_short_pairs():
     import numpy as np
 
