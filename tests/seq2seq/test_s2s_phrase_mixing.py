@@ -69,7 +69,9 @@ def test_phrases_per_epoch_flag_reaches_the_de_en_loader_and_is_refused_elsewher
     run_data.load_seq2seq_data(vars(args))
     assert asked["n"] == 500
     run_data.load_seq2seq_data(vars(parse_args(["--model", "seq2seq_gru", "--dataset", "de_en"])))
-    assert asked["n"] is None  # the dataset's default (DE_EN_PHRASES_PER_EPOCH)
+    assert asked["n"] == 10000  # the registry's de_en recipe for seq2seq_gru
+    run_data.load_seq2seq_data(vars(parse_args(["--model", "seq2seq_transformer", "--dataset", "de_en"])))
+    assert asked["n"] is None  # no recipe: the dataset's default (DE_EN_PHRASES_PER_EPOCH)
     with pytest.raises(SystemExit) as e:
         parse_args(["--model", "seq2seq_gru", "--dataset", "cmudict", "--phrases-per-epoch", "5"])
     assert e.value.code == 2 and "de_en only" in capsys.readouterr().err
