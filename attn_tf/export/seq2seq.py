@@ -218,13 +218,14 @@ def build(run, log=print, beam_size=None, length_penalty=None, jit_compile=False
 
     import attn_tf.models.seq2seq_gru  # noqa: F401  (registers the model classes)
     import attn_tf.models.seq2seq_transformer  # noqa: F401
+    from attn_tf.decoding.settings import beam_size as run_beam_size
     from attn_tf.decoding.settings import decode_max_length
     from attn_tf.decoding.settings import length_penalty as run_length_penalty
 
     run.require(*REQUIRED_FILES)
     source_vocab, target_vocab = load_vocabularies(run)
     model = run.load_keras_model()
-    beam = int(beam_size if beam_size is not None else run.config.get("beam_size", 1))
+    beam = run_beam_size(run.config) if beam_size is None else int(beam_size)
     if beam < 1:
         raise ExportError("beam size must be >= 1, got %d" % beam)
     penalty = run_length_penalty(run.config) if length_penalty is None else float(length_penalty)

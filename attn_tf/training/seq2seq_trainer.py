@@ -25,7 +25,7 @@ from attn_tf.errors import UsageError
 from attn_tf.training.loop import RESUMABLE_OVERRIDES, Task  # noqa: E402,F401
 
 # Model sizes and training defaults: attn_tf.models.registry.
-from attn_tf.decoding.settings import LENGTH_PENALTY, decode_max_length, length_penalty  # noqa: E402,F401  (owner: decoding)
+from attn_tf.decoding.settings import LENGTH_PENALTY, beam_size as run_beam_size, decode_max_length, length_penalty  # noqa: E402,F401  (owner: decoding)
 
 LABEL_SMOOTHING = 0.0
 BUCKETS = (4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 48, 64, 96)
@@ -414,7 +414,7 @@ class Seq2SeqTask(Task):
         from attn_tf import run_dir as rd
 
         config, model = self.config, self.model
-        beam_size = int(config.get("beam_size") or 1)
+        beam_size = run_beam_size(config)
         penalty = length_penalty(config)
         test = model.evaluate(self.test_ds, return_dict=True, verbose=0)
         translator = self.probe_translator if beam_size == 1 else Translator(
