@@ -46,6 +46,9 @@ PREDICTIONS = "predictions.tsv"
 CHECKPOINTS = "checkpoints"
 LAST_WEIGHTS = "last.weights.h5"
 BEST_WEIGHTS = "best.weights.h5"
+# The weights at the end of epoch N (1-based), for checkpoint averaging (attn_tf.training.averaging).
+EPOCH_WEIGHTS = "epoch-%03d.weights.npz"
+EPOCH_WEIGHTS_PATTERN = re.compile(r"^epoch-(\d{3,})\.weights\.npz$")
 STATE = "state.json"
 TRAIN_LOGS, VALIDATION_LOGS, ATTENTION_LOGS, TEST_LOGS = "train", "validation", "attention", "test"
 EVALUATION = "evaluation"
@@ -221,6 +224,20 @@ class RunDir:
     @property
     def best_weights(self):
         return self.file(CHECKPOINTS, BEST_WEIGHTS)
+
+    def epoch_weights(self, epoch):
+        """checkpoints/epoch-NNN.weights.npz: the weights at the end of epoch `epoch` (1-based)."""
+        return self.file(CHECKPOINTS, EPOCH_WEIGHTS % int(epoch))
+
+    def epoch_weight_files(self):
+        """[(epoch, path)] of the saved epoch-end weights, oldest first."""
+        try:
+            names = os.listdir(self.checkpoints)
+        except FileNotFoundError:
+            return []
+        found = [(int(m.group(1)), self.file(CHECKPOINTS, n)) for n in names
+                 for m in [EPOCH_WEIGHTS_PATTERN.match(n)] if m]
+        return sorted(found)
 
     def missing(self, *names):
         return [n for n in names if not os.path.isfile(self.file(n))]

@@ -171,6 +171,10 @@ def build_parser():
                    help="de_en: dictionary word/phrase pairs mixed into each training epoch (a fresh sample, "
                         "tokenized with the sentences' vocabularies; default: the model's registry default for "
                         "de_en, e.g. 10000 for seq2seq_gru; 0 = none)")
+    p.add_argument("--average-epochs", type=_non_negative_int, default=None, metavar="K",
+                   help="checkpoint averaging: also score the mean of the weights at the last K epoch ends on "
+                        "validation and keep it if it beats the best epoch (0 or 1 = off; default: the model's "
+                        "registry default for the dataset, else 0). Saves checkpoints/epoch-NNN.weights.npz")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                    help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch")
     return p
@@ -200,6 +204,8 @@ def parse_args(argv=None):
         args.beam_size = int(defaults.get("beam_size", 1))
     if args.length_penalty is None:
         args.length_penalty = defaults.get("length_penalty")  # None: attn_tf.decoding.settings.LENGTH_PENALTY
+    if args.average_epochs is None:
+        args.average_epochs = int(defaults.get("average_epochs", 0))
     # de_en's dictionary phrases: part of a model's de_en recipe (registry), recorded in config.json so
     # --resume and evaluation read the same data when the default changes (runs without it had none).
     if args.phrases_per_epoch is None and args.dataset == "de_en" and not args.data:

@@ -27,6 +27,7 @@ A Task provides
   validation_dataset()
   build(config, steps_total) -> (model, train_model)   compiled, inside the strategy scope
   callbacks(ctx) -> list                   task extras (augmentation)
+  validation_score(ctx) -> float           the monitor of the model's current weights (checkpoint averaging)
   probe_records(ctx) -> (function step -> [(tag, header, arrays)]) or None
   finish(ctx, results) -> results          test metrics, task files (chief only writes)
 """
@@ -42,7 +43,7 @@ from attn_tf.errors import UsageError
 # Flags --resume takes from the command line; everything else (model, data,
 # sizes, seed) comes from the run's config.json.
 RESUMABLE_OVERRIDES = ("epochs", "max_steps", "attention_every", "verbose", "checkpoint_every", "export",
-                       "export_dir")
+                       "export_dir", "average_epochs")
 # --attention-every 0 turns the attention off; the batch-level scalars then
 # keep this cadence instead of being written at every step.
 DEFAULT_SCALAR_EVERY = 50
@@ -111,6 +112,12 @@ class Task:
     def callbacks(self, ctx):
         return []
 
+    def validation_score(self, ctx):
+        """The monitored validation figure of the current weights (higher is better): a logs key
+        "val_<metric>" of fit is the <metric> of evaluate on the validation split."""
+        logs = ctx.train_model.evaluate(self.validation_dataset(), return_dict=True, verbose=0)
+        return float(logs[self.monitor[len("val_"):]])
+
 
 def _stream(task, start_epoch, skip, end_epoch):
     ds = task.epoch_dataset(start_epoch)
@@ -126,8 +133,8 @@ def train(config, strategy=None, log=print, write_results=True):
     import keras
 
     from attn_tf.models import registry
+    from attn_tf.training import averaging, devices
     from attn_tf.training import callbacks as cb
-    from attn_tf.training import devices
 
     config, run, state = resolve_config(config, log)
     spec = registry.get(config["model"])
@@ -197,6 +204,10 @@ def train(config, strategy=None, log=print, write_results=True):
         callbacks.append(checkpointer)
     if config.get("max_steps"):
         callbacks.append(cb.StopAtStep(config["max_steps"]))
+    average_epochs = int(config.get("average_epochs") or 0)
+    if average_epochs >= 2:
+        # Every worker keeps its own (identical) epoch weights, so all select the same weights below.
+        callbacks.append(averaging.EpochWeights(run, steps_per_epoch, keep=average_epochs))
     for factory in spec.callback_factories():
         callbacks.extend(factory(ctx) or [])
 
@@ -226,6 +237,8 @@ def train(config, strategy=None, log=print, write_results=True):
     if os.path.exists(run.best_weights):
         # Model selection on the validation split; the test split only reports.
         train_model.load_weights(run.best_weights)
+    # --average-epochs K: the mean of the last K epoch ends instead, when it is better on validation.
+    weights = averaging.select_weights(ctx, average_epochs, log=log) if average_epochs >= 2 else None
     results = {
         "model": config["model"],
         "dataset": config.get("dataset") or config.get("data"),
@@ -234,6 +247,8 @@ def train(config, strategy=None, log=print, write_results=True):
         "run_dir": run.path,
     }
     results = task.finish(ctx, results)
+    if weights is not None:
+        results["weights"] = weights
     if scratch is not None:
         import shutil
 

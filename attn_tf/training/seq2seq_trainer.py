@@ -368,6 +368,13 @@ class Seq2SeqTask(Task):
             return [validation_translation(self.data, self.probe_translator)]
         return []
 
+    def validation_score(self, ctx):
+        """The monitor of the current weights: greedy validation BLEU or word accuracy, as each epoch's."""
+        if self.monitor == "val_accuracy":
+            return super().validation_score(ctx)
+        metrics, _, _ = evaluate_outputs(self.data, self.probe_translator, split="val")
+        return float(metrics["bleu"]) if self.monitor == "val_bleu" else 1.0 - float(metrics["wer"])
+
     def epoch_dataset(self, epoch):
         """The epoch's batches, shuffled by a seed drawn from (seed, epoch) only, then bucketed by length.
 
