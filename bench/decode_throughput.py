@@ -16,7 +16,6 @@ processes on a shared machine disturb less than the wall clock.
     python bench/decode_throughput.py                       # newest seq2seq run under runs/
     python bench/decode_throughput.py --run-dir runs/seq2seq_gru-cmudict-... --beams 1,4
     python bench/decode_throughput.py --decoders xla        # the --xla export only
-    python bench/decode_throughput.py --decoders xla-unchunked,xla   # one loop a batch vs length-sorted chunks
     python bench/decode_throughput.py --untrained           # no run needed: a fresh cmudict-sized model
     python bench/decode_throughput.py --clients 2           # two requests at once (server throughput)
 
@@ -39,9 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 TARGET_GREEDY = 10000  # sentences/s (issue: greedy GRU at batch 64 on 2 cores)
 TARGET_BEAM4 = 4000  # sentences/s (issue: beam 4, same setting)
-# --decoders name -> (export_run(jit_compile=...), attn_tf.decoding.compiled.CHUNK_ROWS while exporting:
-# None = the default; 0 = one loop for the whole batch, the XLA search before length-sorted chunks).
-DECODERS = {"interpreted": (False, None), "xla": (True, None), "xla-unchunked": (True, 0)}
+DECODERS = {"interpreted": False, "xla": True}  # --decoders name -> export_run(jit_compile=...)
 
 
 def newest_run(logdir):
@@ -147,8 +144,7 @@ def main(argv=None):
     p.add_argument("--beams", default="1,4", help="comma-separated beam sizes (1 = greedy)")
     p.add_argument("--decoders", default="interpreted,xla",
                    help="comma-separated: interpreted (the tf.while_loop, before the speed-up), xla (the "
-                        "XLA-compiled search of export --xla), xla-unchunked (the same, one loop for the "
-                        "whole batch instead of length-sorted chunks)")
+                        "XLA-compiled search of export --xla)")
     p.add_argument("--max-batches", type=int, default=100, help="distinct batches of held-out sources")
     p.add_argument("--seconds", type=float, default=10.0, help="timed seconds per beam size")
     p.add_argument("--threads", type=int, default=0,
@@ -174,7 +170,6 @@ def main(argv=None):
     import tensorflow_text  # noqa: F401  (ops of the signature)
 
     from attn_tf.data.seq2seq_datasets import group_references
-    from attn_tf.decoding import compiled
     from attn_tf.export import export_run
     from attn_tf.training import run_dir as rd
     from attn_tf.training.seq2seq_trainer import load_seq2seq_data
@@ -194,15 +189,8 @@ def main(argv=None):
     for beam in [int(b) for b in args.beams.split(",")]:
         first_tokens = None
         for decoder in decoders:
-            jit, chunk_rows = DECODERS[decoder]
-            default_chunks = compiled.CHUNK_ROWS
-            if chunk_rows is not None:
-                compiled.CHUNK_ROWS = chunk_rows  # read when the export traces the search
-            try:
-                info = export_run(run, base_dir=os.path.join(tmp, "saved"), name="bench_beam%d_%s" % (beam, decoder),
-                                  log=lambda *a: None, beam_size=beam, jit_compile=jit)
-            finally:
-                compiled.CHUNK_ROWS = default_chunks
+            info = export_run(run, base_dir=os.path.join(tmp, "saved"), name="bench_beam%d_%s" % (beam, decoder),
+                              log=lambda *a: None, beam_size=beam, jit_compile=DECODERS[decoder])
             signature = tf.saved_model.load(info["path"]).signatures["serving_default"]
             result, tokens = measure(signature, batches, args.seconds, warmup, clients=args.clients)
             if first_tokens is None:

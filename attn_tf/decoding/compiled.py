@@ -34,12 +34,6 @@ from attn_tf.data.seq2seq_vocab import END_ID, PAD_ID, START_ID
 from attn_tf.decoding.beam import NEG_SCORE, beam_loop, tile_encoding
 
 SOURCE_BUCKET = 8
-# Rows a decoding loop runs together. A loop runs until its last row has ended, so in a batch of 64
-# mixed lengths every row paid for the longest one. The compiled search sorts the rows by source
-# length (output length follows it in translation and G2P) and runs one loop per CHUNK_ROWS of them:
-# short chunks stop early. Rows are decoded independently, so the outputs do not change
-# (tests/seq2seq/test_s2s_decoding.py); measured in bench/decode_throughput.py.
-CHUNK_ROWS = 16
 _CACHE = weakref.WeakKeyDictionary()
 
 
@@ -120,37 +114,6 @@ def _beam_core(model, source_ids, max_length, beam_size, length_penalty, start_i
             "scores": tf.where(empty, 0.0, tf.gather(scores, best, batch_dims=1)), "steps": steps}
 
 
-def _sorted_chunks(core, source_ids, pad_id, chunk_rows):
-    """`core(source_ids)` computed `chunk_rows` rows at a time, the rows sorted by source length.
-
-    `core` returns the dict of `_greedy_core` / `_beam_core` (per-row outputs of static length
-    max_length, and "steps"); this returns the same dict for the whole batch, rows in their order,
-    "steps" the most any chunk ran. Needs the static batch (inside the compiled function it is).
-    """
-    static_batch = source_ids.shape[0]
-    if not chunk_rows or static_batch is None or static_batch <= chunk_rows or static_batch % chunk_rows:
-        return core(source_ids)
-    n = static_batch // chunk_rows
-    lengths = tf.reduce_sum(tf.cast(tf.not_equal(source_ids, pad_id), tf.int32), axis=1)
-    order = tf.argsort(lengths, stable=True)
-    chunks = tf.reshape(tf.gather(source_ids, order), [n, chunk_rows, -1])
-    first = core(chunks[0])  # outside the loop: it gives the TensorArrays their shapes and dtypes
-    keys = [k for k in first if k != "steps"]
-
-    def body(i, steps, arrays):
-        out = core(tf.gather(chunks, i))
-        return i + 1, tf.maximum(steps, out["steps"]), [ta.write(i, out[k]) for ta, k in zip(arrays, keys)]
-
-    arrays = [tf.TensorArray(first[k].dtype, size=n, element_shape=first[k].shape).write(0, first[k])
-              for k in keys]
-    _, steps, arrays = tf.while_loop(lambda i, *_: i < n, body, (tf.constant(1), first["steps"], arrays))
-    restore = tf.argsort(order)  # the inverse permutation
-    out = {k: tf.gather(tf.reshape(ta.stack(), [static_batch] + first[k].shape[1:].as_list()), restore)
-           for k, ta in zip(keys, arrays)}
-    out["steps"] = steps
-    return out
-
-
 def _compiled(model, key, make):
     per_model = _CACHE.setdefault(model, {})
     if key not in per_model:
@@ -159,30 +122,23 @@ def _compiled(model, key, make):
 
 
 def compiled_decode(model, source_ids, max_length, beam_size=1, length_penalty=0.6,
-                    start_id=START_ID, end_id=END_ID, pad_id=PAD_ID, chunk_rows=None):
+                    start_id=START_ID, end_id=END_ID, pad_id=PAD_ID):
     """Greedy (`beam_size` 1) or beam search, compiled whole with XLA; the outputs of `attn_tf.decoding`.
 
-    `max_length` must be a Python int (the static number of steps). `chunk_rows`: rows sorted by
-    source length are decoded this many at a time (default: CHUNK_ROWS, read when the search is
-    traced; 0: all at once, as before the chunks).
+    `max_length` must be a Python int (the static number of steps).
     """
     max_length, k = int(max_length), int(beam_size)
-    chunk_rows = CHUNK_ROWS if chunk_rows is None else int(chunk_rows)
     if k < 1:
         raise ValueError("beam_size must be >= 1, got %r" % beam_size)
     source_ids = tf.cast(tf.convert_to_tensor(source_ids), tf.int32)
     padded, batch, src_len = _bucket_pad(source_ids, pad_id)
     if k == 1:
-        fn = _compiled(model, ("greedy", max_length, start_id, end_id, pad_id, chunk_rows),
-                       lambda ids: _sorted_chunks(
-                           lambda c: _greedy_core(model, c, max_length, start_id, end_id, pad_id),
-                           ids, pad_id, chunk_rows))
+        fn = _compiled(model, ("greedy", max_length, start_id, end_id, pad_id),
+                       lambda ids: _greedy_core(model, ids, max_length, start_id, end_id, pad_id))
     else:
         penalty = float(length_penalty)
-        fn = _compiled(model, ("beam", max_length, k, penalty, start_id, end_id, pad_id, chunk_rows),
-                       lambda ids: _sorted_chunks(
-                           lambda c: _beam_core(model, c, max_length, k, penalty, start_id, end_id, pad_id),
-                           ids, pad_id, chunk_rows))
+        fn = _compiled(model, ("beam", max_length, k, penalty, start_id, end_id, pad_id),
+                       lambda ids: _beam_core(model, ids, max_length, k, penalty, start_id, end_id, pad_id))
     out = fn(padded)
     steps = out["steps"]
     # As the interpreted search: a batch of [B, 0] sources gives S = 1. When no step ran (every row

@@ -103,21 +103,6 @@ def test_xla_compiled_search_gives_the_same_outputs(copy_model, transformer, whi
         np.testing.assert_allclose(xla["scores"], ref["scores"], atol=1e-4)
 
 
-@pytest.mark.parametrize("beam_size", [1, 3])
-def test_length_sorted_chunks_change_no_output(copy_model, beam_size):
-    from attn_tf.decoding.compiled import compiled_decode
-
-    # 21 rows (32 padded, 4 chunks of 8; the empty and padding rows sort first) in their own order back
-    src = _sources(21)
-    src[5, 2:] = 0  # a short row among long ones: its chunk ends early
-    whole = _run(compiled_decode, copy_model, src, beam_size=beam_size, chunk_rows=0)
-    chunked = _run(compiled_decode, copy_model, src, beam_size=beam_size, chunk_rows=8)
-    for key in ("ids", "lengths"):
-        np.testing.assert_array_equal(chunked[key], whole[key])
-    np.testing.assert_allclose(chunked["attention"], whole["attention"], atol=1e-6)
-    np.testing.assert_allclose(chunked["scores"], whole["scores"], atol=1e-5)
-
-
 def test_xla_compiled_search_edge_cases(copy_model):
     none = _run(decode, copy_model, np.zeros((3, 0), np.int32), jit_compile=True)
     assert none["ids"].shape == (3, 0) and none["attention"].shape == (3, 0, 1)
