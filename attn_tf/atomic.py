@@ -1,6 +1,7 @@
 """The one atomic file writer: a temporary file in the same directory, fsync, then a rename.
 
     write_json(path, obj, **json_dump_kwargs) -> path
+    write_with(path, write, binary=False) -> path   `write(f)` fills the file (e.g. numpy.savez)
 
 A crash or an error while writing leaves the previous file (or none), never a
 half-written one, and no temporary file behind. The file gets the usual
@@ -19,14 +20,15 @@ def _umask_mode(mode=0o666):
     return mode & ~current
 
 
-def write_json(path, obj, **json_kwargs):
+def write_with(path, write, binary=False):
+    """Writes `path` atomically: `write(f)` fills an open temporary file (text UTF-8, or bytes)."""
     path = os.fspath(path)
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, **json_kwargs)
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8")) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _umask_mode())
@@ -38,3 +40,7 @@ def write_json(path, obj, **json_kwargs):
             pass
         raise
     return path
+
+
+def write_json(path, obj, **json_kwargs):
+    return write_with(path, lambda f: json.dump(obj, f, **json_kwargs))

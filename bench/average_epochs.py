@@ -31,10 +31,11 @@ def main(argv=None):
         p.error("--k: integers >= 1, got %r" % args.k)
 
     from attn_tf import run_dir as rd
+    from attn_tf.data.run_data import load_seq2seq_data
     from attn_tf.decoding.settings import decode_max_length
     from attn_tf.errors import UsageError
     from attn_tf.training.averaging import average_weights
-    from attn_tf.training.seq2seq_trainer import Translator, evaluate_outputs, load_run, load_seq2seq_data
+    from attn_tf.training.seq2seq_trainer import Translator, evaluate_outputs, format_metrics, load_run
 
     try:
         files = rd.RunDir(args.run_dir).epoch_weight_files()
@@ -55,9 +56,8 @@ def main(argv=None):
         average_weights(model, [path for _, path in use])
         start = time.time()
         metrics, _, _ = evaluate_outputs(data, translator, split="val")
-        print("| %d-%d (%d) | %s | %.0f |" % (use[0][0], use[-1][0], k, ", ".join(
-            "%s %.2f%%" % (m.upper(), 100 * v) if m in ("wer", "per") else "%s %.2f" % (m, v)
-            for m, v in metrics.items()), time.time() - start), flush=True)
+        print("| %d-%d (%d) | %s | %.0f |" % (use[0][0], use[-1][0], k, format_metrics(metrics),
+                                             time.time() - start), flush=True)
     return 0
 
 

@@ -18,19 +18,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-LOWER_IS_BETTER = ("wer", "per")
-
-
 def _score(metrics):
     """The key figure of a metrics dict, higher is better (-WER, BLEU)."""
     if "wer" in metrics:
         return -metrics["wer"]
     return metrics.get("bleu", 0.0)
-
-
-def _fmt(metrics):
-    return ", ".join("%s %.2f%%" % (k.upper(), 100 * v) if k in LOWER_IS_BETTER else "%s %.2f" % (k, v)
-                     for k, v in metrics.items())
 
 
 def main(argv=None):
@@ -52,7 +44,7 @@ def main(argv=None):
 
     from attn_tf.data.run_data import load_seq2seq_data
     from attn_tf.decoding.settings import decode_max_length
-    from attn_tf.training.seq2seq_trainer import Translator, evaluate_outputs, load_run
+    from attn_tf.training.seq2seq_trainer import Translator, evaluate_outputs, format_metrics, load_run
 
     config, model, source_vocab, target_vocab = load_run(args.run_dir)
     data = load_seq2seq_data(config)
@@ -65,12 +57,12 @@ def main(argv=None):
                         length_penalty=alpha)
         metrics, _, seconds = evaluate_outputs(data, tr, split="val")
         rows.append((beam, alpha, metrics, seconds, tr))
-        print("validation  beam %d  alpha %.2f  %s  (%.1f s)" % (beam, alpha, _fmt(metrics), seconds), flush=True)
+        print("validation  beam %d  alpha %.2f  %s  (%.1f s)" % (beam, alpha, format_metrics(metrics), seconds), flush=True)
     if args.split == "both":
         best = max((r for r in rows if r[0] > 1), key=lambda r: _score(r[2]), default=None)
         for beam, alpha, _, _, tr in [r for r in rows if r[0] == 1] + ([best] if best else []):
             metrics, _, seconds = evaluate_outputs(data, tr, split="test")
-            print("test        beam %d  alpha %.2f  %s  (%.1f s)" % (beam, alpha, _fmt(metrics), seconds),
+            print("test        beam %d  alpha %.2f  %s  (%.1f s)" % (beam, alpha, format_metrics(metrics), seconds),
                   flush=True)
     return 0
 

@@ -27,6 +27,8 @@ import os
 import keras
 import numpy as np
 
+from attn_tf import atomic
+
 
 def _float_weights(model):
     # The dropout seed-generator states are integer variables: never averaged (and not in model.weights).
@@ -50,14 +52,8 @@ class EpochWeights(keras.callbacks.Callback):
         step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         if step < (epoch + 1) * self.steps_per_epoch:
             return  # a partial epoch (--max-steps): its weights are not an epoch end
-        path = self.run.epoch_weights(epoch + 1)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = path[: -len(".npz")] + ".tmp.npz"
-        with open(tmp, "wb") as f:
-            np.savez(f, *[keras.ops.convert_to_numpy(v) for v in _float_weights(self.model)])
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        arrays = [keras.ops.convert_to_numpy(v) for v in _float_weights(self.model)]
+        atomic.write_with(self.run.epoch_weights(epoch + 1), lambda f: np.savez(f, *arrays), binary=True)
         for _, old in self.run.epoch_weight_files()[: -self.keep]:
             os.remove(old)
 
