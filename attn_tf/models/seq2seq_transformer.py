@@ -45,6 +45,10 @@ class Seq2SeqTransformer(keras.Model):
       num_heads: attention heads per block.
       intermediate_dim: feed-forward width.
       dropout: dropout inside the blocks and on the embeddings.
+      normalize_first: pre-norm blocks (LayerNorm on each sub-block's input)
+        with a final LayerNorm after the last encoder block and after the
+        last decoder block, as in Xiong et al. 2020; `False` (default):
+        post-norm, the original Transformer.
 
     Call arguments:
       inputs: `(source_ids [B, S], target_in [B, T])`.
@@ -53,7 +57,8 @@ class Seq2SeqTransformer(keras.Model):
     """
 
     def __init__(self, source_vocab_size, target_vocab_size, max_source_length=64, max_target_length=65,
-                 hidden_dim=128, num_layers=2, num_heads=4, intermediate_dim=256, dropout=0.1, **kwargs):
+                 hidden_dim=128, num_layers=2, num_heads=4, intermediate_dim=256, dropout=0.1,
+                 normalize_first=False, **kwargs):
         super().__init__(**kwargs)
         if hidden_dim % num_heads:
             raise ValueError("hidden_dim (%d) must be divisible by num_heads (%d)" % (hidden_dim, num_heads))
@@ -66,6 +71,7 @@ class Seq2SeqTransformer(keras.Model):
         self.num_heads = int(num_heads)
         self.intermediate_dim = int(intermediate_dim)
         self.dropout_rate = float(dropout)
+        self.normalize_first = bool(normalize_first)
         self.source_embedding = TokenAndPositionEmbedding(self.source_vocab_size, self.max_source_length,
                                                           self.hidden_dim, name="source_embedding")
         self.target_embedding = TokenAndPositionEmbedding(self.target_vocab_size, self.max_target_length,
@@ -73,10 +79,16 @@ class Seq2SeqTransformer(keras.Model):
         self.embedding_dropout = layers.Dropout(self.dropout_rate, name="embedding_dropout")
         self.encoder_blocks = [
             TransformerEncoder(self.num_heads, self.intermediate_dim, dropout=self.dropout_rate,
-                               name="encoder_block_%d" % i) for i in range(self.num_layers)]
+                               normalize_first=self.normalize_first, name="encoder_block_%d" % i) for i in range(self.num_layers)]
         self.decoder_blocks = [
             TransformerDecoder(self.num_heads, self.intermediate_dim, dropout=self.dropout_rate,
-                               name="decoder_block_%d" % i) for i in range(self.num_layers)]
+                               normalize_first=self.normalize_first, name="decoder_block_%d" % i) for i in range(self.num_layers)]
+        # Pre-norm leaves the residual stream unnormalised: one LayerNorm closes
+        # each stack (created only then, so post-norm runs keep their weights).
+        self.encoder_final_norm = self.decoder_final_norm = None
+        if self.normalize_first:
+            self.encoder_final_norm = layers.LayerNormalization(epsilon=1e-5, name="encoder_final_norm")
+            self.decoder_final_norm = layers.LayerNormalization(epsilon=1e-5, name="decoder_final_norm")
         self.output_projection = layers.Dense(self.target_vocab_size, dtype="float32", name="output_projection")
 
     # ------------------------------------------------------------------ pieces
@@ -105,6 +117,8 @@ class Seq2SeqTransformer(keras.Model):
         for block in self.encoder_blocks:
             x, w = block(x, padding_mask=mask, return_attention_scores=True, training=training)
             weights.append(w)
+        if self.encoder_final_norm is not None:
+            x = self.encoder_final_norm(x)
         enc = {"memory": x, "source_mask": mask}
         if return_weights:
             return enc, weights
@@ -128,6 +142,8 @@ class Seq2SeqTransformer(keras.Model):
                               return_attention_scores=True, training=training)
             self_w.append(sw)
             cross_w.append(cw)
+        if self.decoder_final_norm is not None:
+            y = self.decoder_final_norm(y)
         logits = self.output_projection(y)
         if return_weights:
             return logits, self_w, cross_w
@@ -200,6 +216,8 @@ class Seq2SeqTransformer(keras.Model):
                     block.cross_attention, h, enc["cross_key_%d" % i], enc["cross_value_%d" % i], source_mask),
                 block.cross_attention_layer_norm, block.cross_attention_dropout, block.normalize_first, False)
             x = feedforward_sub_block(block, x, False)
+        if self.decoder_final_norm is not None:
+            x = self.decoder_final_norm(x)
         logits = self.output_projection(x)[:, 0]
         return logits, (written, tuple(new_state)), tf.reduce_mean(tf.cast(cross[:, :, 0], tf.float32), axis=1)
 
@@ -247,5 +265,6 @@ class Seq2SeqTransformer(keras.Model):
             "num_heads": self.num_heads,
             "intermediate_dim": self.intermediate_dim,
             "dropout": self.dropout_rate,
+            "normalize_first": self.normalize_first,
         })
         return config

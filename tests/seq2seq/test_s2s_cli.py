@@ -136,11 +136,12 @@ def test_train_transformer_logs_all_attention_kinds(tmp_path):
     assert results["beam_size"] == 1 and results["steps"] == 8
     header, arrays = _headers(run)[(metadata.probe_tag(1), 8)]
     kinds = [(l["kind"], l["query"], l["key"]) for l in header["layers"]]
-    assert kinds == [("self", "source", "source")] * 2 + [("causal", "target_input", "target_input")] * 2 + \
-        [("cross", "target", "source")] * 2
+    n = json.load(open(os.path.join(run, "config.json")))["model_sizes"]["num_layers"]  # the default sizes'
+    assert kinds == [("self", "source", "source")] * n + [("causal", "target_input", "target_input")] * n + \
+        [("cross", "target", "source")] * n
     t, s = len(header["tokens"]["target"]), len(header["tokens"]["source"])
     assert header["tokens"]["target_input"][0] == "[START]"
-    assert [a.shape for a in arrays] == [(4, s, s)] * 2 + [(4, t, t)] * 2 + [(4, t, s)] * 2
+    assert [a.shape for a in arrays] == [(4, s, s)] * n + [(4, t, t)] * n + [(4, t, s)] * n
 
 
 def test_bad_pairs_file_exits_2(tmp_path, capsys):

@@ -34,17 +34,21 @@ class Uncached:
         return self.model.decode_step_uncached(tokens, state, enc, step)
 
 
-@pytest.fixture(scope="module")
-def transformer():
+def _small_transformer(**kw):
     import keras
 
     from attn_tf.models.seq2seq_transformer import Seq2SeqTransformer
 
     keras.utils.set_random_seed(3)
     model = Seq2SeqTransformer(V, V, max_source_length=8, max_target_length=MAX_LEN + 1, hidden_dim=32,
-                               num_layers=2, num_heads=4, intermediate_dim=48, dropout=0.0)
+                               num_layers=2, num_heads=4, intermediate_dim=48, dropout=0.0, **kw)
     model.build_dummy()
     return model
+
+
+@pytest.fixture(scope="module")
+def transformer():
+    return _small_transformer()
 
 
 def _run(fn, model, src, **kw):
@@ -61,6 +65,17 @@ def _sources(n=24, seed=0):
 
 
 def test_cached_step_equals_uncached_step(transformer):
+    _assert_cached_step_equals_uncached_step(transformer)
+
+
+def test_pre_norm_cached_step_equals_uncached_step():
+    """Pre-norm blocks and the final LayerNorms: the cached step must apply them as teacher forcing does."""
+    model = _small_transformer(normalize_first=True)
+    assert model.decoder_final_norm is not None and model.get_config()["normalize_first"] is True
+    _assert_cached_step_equals_uncached_step(model)
+
+
+def _assert_cached_step_equals_uncached_step(transformer):
     src = _sources(6)
     enc = transformer.encode(src)
     cached, uncached = transformer.initial_state(enc), transformer.initial_state_uncached(enc)
