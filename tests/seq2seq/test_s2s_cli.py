@@ -159,7 +159,7 @@ def test_defaults_depend_on_model_and_dataset():
     g2p = parse_args(["--model", "seq2seq_gru"])
     assert (g2p.dataset, g2p.epochs, g2p.learning_rate) == ("cmudict", 10, 2e-3)
     subwords = parse_args(["--model", "seq2seq_gru", "--dataset", "de_en"])  # 17k sentences, token batches
-    assert (subwords.epochs, subwords.learning_rate) == (24, 2e-3)
+    assert (subwords.epochs, subwords.learning_rate) == (16, 2e-3)
     user = parse_args(["--model", "seq2seq_gru", "--data", "pairs.tsv", "--learning-rate", "1e-3"])
     assert (user.epochs, user.learning_rate) == (20, 1e-3)  # an explicit flag wins
     classifier = parse_args([])
