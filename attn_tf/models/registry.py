@@ -323,9 +323,10 @@ register(ModelSpec(
     # A 256-unit decoder (vs 128) is what brings cmudict under 30% WER (README
     # "Sequence to sequence", measured results).
     sizes={"default": {"embedding_dim": 64, "units": 128, "decoder_units": 256, "dropout": 0.1},
-           # de_en: 256-unit embeddings and encoder, a 512-unit decoder, 16 epochs: best validation BLEU (greedy) 7.86 against 6.49 for the previous
-           # 128/128/256 sizes over 24 epochs (runs/deen-gru-big16; 24 epochs of the larger sizes: 8.01 at
-           # the last, over the 30-minute budget at 2,513 s side by side with another run). Dropout 0.4
+           # de_en: 256-unit embeddings and encoder, a 512-unit decoder, 16 epochs: best validation BLEU
+           # (greedy) 7.86 against 6.49 for the previous 128/128/256 sizes over 24 epochs
+           # (runs/deen-gru-big16; 24 epochs of the larger sizes: 8.01 at the last, over the 30-minute
+           # budget at 2,513 s side by side with another run). Dropout 0.4
            # against 0.3 (the larger model overfits): best validation BLEU 8.50 (epoch 15) against 7.86
            # (runs/deen-gru-big16-d04; test, read once by that run: 9.66 / chrF 29.96).
            "de_en": {"embedding_dim": 256, "units": 256, "decoder_units": 512, "dropout": 0.4}},

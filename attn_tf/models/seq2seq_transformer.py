@@ -79,10 +79,12 @@ class Seq2SeqTransformer(keras.Model):
         self.embedding_dropout = layers.Dropout(self.dropout_rate, name="embedding_dropout")
         self.encoder_blocks = [
             TransformerEncoder(self.num_heads, self.intermediate_dim, dropout=self.dropout_rate,
-                               normalize_first=self.normalize_first, name="encoder_block_%d" % i) for i in range(self.num_layers)]
+                               normalize_first=self.normalize_first, name="encoder_block_%d" % i)
+            for i in range(self.num_layers)]
         self.decoder_blocks = [
             TransformerDecoder(self.num_heads, self.intermediate_dim, dropout=self.dropout_rate,
-                               normalize_first=self.normalize_first, name="decoder_block_%d" % i) for i in range(self.num_layers)]
+                               normalize_first=self.normalize_first, name="decoder_block_%d" % i)
+            for i in range(self.num_layers)]
         # Pre-norm leaves the residual stream unnormalised: one LayerNorm closes
         # each stack (created only then, so post-norm runs keep their weights).
         self.encoder_final_norm = self.decoder_final_norm = None
@@ -131,6 +133,13 @@ class Seq2SeqTransformer(keras.Model):
                 enc["cross_value_%d" % i] = block.cross_attention.value_dense(x)
         return enc
 
+    def output_logits(self, y):
+        """The last decoder block's output [B, T, D] -> logits [B, T, V] (through the final norm of pre-norm);
+        shared by teacher forcing and the cached step so both apply the same head."""
+        if self.decoder_final_norm is not None:
+            y = self.decoder_final_norm(y)
+        return self.output_projection(y)
+
     def decode_sequence(self, target_in, enc, training=False, return_weights=False):
         """Teacher forcing: -> (logits [B, T, V], cross-attention [B, T, S] (last block, mean of heads))."""
         target_in = ops.cast(target_in, "int32")
@@ -142,9 +151,7 @@ class Seq2SeqTransformer(keras.Model):
                               return_attention_scores=True, training=training)
             self_w.append(sw)
             cross_w.append(cw)
-        if self.decoder_final_norm is not None:
-            y = self.decoder_final_norm(y)
-        logits = self.output_projection(y)
+        logits = self.output_logits(y)
         if return_weights:
             return logits, self_w, cross_w
         return logits, ops.mean(cross_w[-1], axis=1)
@@ -216,9 +223,7 @@ class Seq2SeqTransformer(keras.Model):
                     block.cross_attention, h, enc["cross_key_%d" % i], enc["cross_value_%d" % i], source_mask),
                 block.cross_attention_layer_norm, block.cross_attention_dropout, block.normalize_first, False)
             x = feedforward_sub_block(block, x, False)
-        if self.decoder_final_norm is not None:
-            x = self.decoder_final_norm(x)
-        logits = self.output_projection(x)[:, 0]
+        logits = self.output_logits(x)[:, 0]
         return logits, (written, tuple(new_state)), tf.reduce_mean(tf.cast(cross[:, :, 0], tf.float32), axis=1)
 
     def initial_state_uncached(self, enc):

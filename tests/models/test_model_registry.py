@@ -113,7 +113,8 @@ def test_evaluation_hooks_reproduce_the_models_forward_pass(name):
 def test_seq2seq_sizes_per_dataset():
     gru = registry.get("seq2seq_gru")
     assert gru.sizes_for({"dataset": "cmudict"})["decoder_units"] == 256
-    assert gru.sizes_for({"dataset": "de_en"})["embedding_dim"] == 256 and gru.sizes_for({"dataset": "de_en"})["decoder_units"] == 512
+    de_en = gru.sizes_for({"dataset": "de_en"})
+    assert (de_en["embedding_dim"], de_en["decoder_units"]) == (256, 512)
     assert gru.sizes_for({"data": "x.tsv"})["embedding_dim"] == 64
     assert gru.options_from({"attention": "dot"}) == {"attention": "dot"}
     assert registry.get("seq2seq_transformer").options_from({"attention": "dot"}) == {}
