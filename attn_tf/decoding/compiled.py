@@ -24,6 +24,16 @@ same model methods, the same search), with three differences in how:
 
 Each compiled function is made once per (model, search settings) and cached;
 XLA then compiles once per padded input shape.
+
+A padded batch of at least `2 * SHARD_ROWS` rows is decoded as two halves by
+two calls of the compiled function that do not depend on each other, so the
+TensorFlow executor runs them at once on two inter-op threads (one XLA call
+runs on one core: on 2 cores a batch of 64 decoded whole used half the
+machine, and two concurrent requests had twice the throughput of one). The
+rows of a batch are independent in both searches, so the halves give the
+rows' outputs of the whole batch; a half stops when its own rows have
+finished, the result is padded to the longer half's steps as a batch's
+shorter rows already are.
 """
 
 import weakref
@@ -34,6 +44,9 @@ from attn_tf.data.seq2seq_vocab import END_ID, PAD_ID, START_ID
 from attn_tf.decoding.beam import NEG_SCORE, beam_loop, tile_encoding
 
 SOURCE_BUCKET = 8
+# Rows per half below which a batch is decoded whole: smaller halves would pay the per-step cost of a
+# launch for too little arithmetic (and a power-of-two batch of 64 splits into two of 32).
+SHARD_ROWS = 32
 _CACHE = weakref.WeakKeyDictionary()
 
 
@@ -121,6 +134,31 @@ def _compiled(model, key, make):
     return per_model[key]
 
 
+def _in_halves(fn, padded, max_length):
+    """`fn(padded)`, as two concurrent calls on the halves of the batch when it has >= 2 * SHARD_ROWS rows."""
+    rows, width = tf.shape(padded)[0], tf.shape(padded)[1]
+
+    def half_of(ids):
+        out = fn(ids)
+        # A half of empty rows runs no step; traced with unknown shapes (inside an exported signature) its
+        # never-written outputs come out of XLA with a zero-width source axis (see compiled_decode), which
+        # would not concatenate with the other half's: give it the zeros an unwritten step stacks to.
+        ids_, attention = tf.cond(
+            out["steps"] > 0, lambda: (out["ids"], out["attention"]),
+            lambda: (tf.zeros([rows // 2, max_length], tf.int32), tf.zeros([rows // 2, max_length, width])))
+        return dict(out, ids=ids_, attention=attention)
+
+    def halves():
+        half = rows // 2  # the padded batch is a power of two: equal halves, one compiled shape
+        first, second = half_of(padded[:half]), half_of(padded[half:])
+        # The fixed-size per-step outputs ([B, max_length, ...]) of a half are [PAD] / zero after its last
+        # step, as for a row that finished early, so the halves concatenate row-wise.
+        return {k: tf.maximum(first[k], second[k]) if k == "steps" else tf.concat([first[k], second[k]], 0)
+                for k in first}
+
+    return tf.cond(rows >= 2 * SHARD_ROWS, halves, lambda: fn(padded))
+
+
 def compiled_decode(model, source_ids, max_length, beam_size=1, length_penalty=0.6,
                     start_id=START_ID, end_id=END_ID, pad_id=PAD_ID):
     """Greedy (`beam_size` 1) or beam search, compiled whole with XLA; the outputs of `attn_tf.decoding`.
@@ -139,7 +177,7 @@ def compiled_decode(model, source_ids, max_length, beam_size=1, length_penalty=0
         penalty = float(length_penalty)
         fn = _compiled(model, ("beam", max_length, k, penalty, start_id, end_id, pad_id),
                        lambda ids: _beam_core(model, ids, max_length, k, penalty, start_id, end_id, pad_id))
-    out = fn(padded)
+    out = _in_halves(fn, padded, max_length)
     steps = out["steps"]
     # As the interpreted search: a batch of [B, 0] sources gives S = 1. When no step ran (every row
     # empty), the never-written TensorArrays of a function traced with unknown static shapes (inside

@@ -5,6 +5,7 @@
     target ids [B, T] ([START] y1 .. yn) -> Embedding -> GRU(d) -> h [B, T, d]
     context = attention(query=h, keys/values=memory)      weights [B, T, S]
     logits  = Dense(V)(tanh(Dense(d)([context; h])))      [B, T, V] float32
+              (tie_embeddings: tanh(Dense(E)([context; h])) E_target^T + b)
 
 The decoder is the "global attention" decoder of Luong et al. (2015)
 (attention after the recurrent step, an attentional hidden state
@@ -68,6 +69,11 @@ class Seq2SeqGRU(keras.Model):
       word_dropout: during training, the share of source and target-input
         tokens whose whole embedding is dropped (word dropout, Sennrich &
         Zhang 2019); 0 = off.
+      tie_embeddings: the output layer reuses the target embedding matrix
+        (logits = hidden E^T + b, Press & Wolf 2017; Nematus'
+        `tie_decoder_embeddings`): the attentional hidden state is then
+        `embedding_dim` wide, and the V x d output matrix is gone, so a
+        small-data model has fewer weights to overfit with.
 
     Call arguments:
       inputs: `(source_ids [B, S], target_in [B, T])` int tensors
@@ -77,7 +83,8 @@ class Seq2SeqGRU(keras.Model):
     """
 
     def __init__(self, source_vocab_size, target_vocab_size, embedding_dim=64, units=128, decoder_units=None,
-                 attention="additive", attention_units=None, dropout=0.1, word_dropout=0.0, **kwargs):
+                 attention="additive", attention_units=None, dropout=0.1, word_dropout=0.0,
+                 tie_embeddings=False, **kwargs):
         super().__init__(**kwargs)
         if attention not in ATTENTION_SCORES:
             raise ValueError("attention must be one of %s, got %r" % (ATTENTION_SCORES, attention))
@@ -90,6 +97,7 @@ class Seq2SeqGRU(keras.Model):
         self.attention_units = int(attention_units or units)
         self.dropout_rate = float(dropout)
         self.word_dropout_rate = float(word_dropout)
+        self.tie_embeddings = bool(tie_embeddings)
         d = self.decoder_units
         self.source_embedding = layers.Embedding(self.source_vocab_size, self.embedding_dim,
                                                  name="source_embedding")
@@ -105,8 +113,15 @@ class Seq2SeqGRU(keras.Model):
             self.attention = DotProductAttention(score=attention, name="attention")
         self.memory_projection = (layers.Dense(d, use_bias=False, name="memory_projection")
                                   if d != 2 * self.units else None)
-        self.combine = layers.Dense(d, activation="tanh", name="combine")
-        self.output_projection = layers.Dense(self.target_vocab_size, dtype="float32", name="output_projection")
+        self.combine = layers.Dense(self.embedding_dim if self.tie_embeddings else d, activation="tanh",
+                                    name="combine")
+        if self.tie_embeddings:
+            self.output_projection = None
+            self.output_bias = self.add_weight(shape=(self.target_vocab_size,), initializer="zeros",
+                                               name="output_bias")
+        else:
+            self.output_projection = layers.Dense(self.target_vocab_size, dtype="float32",
+                                                  name="output_projection")
         self.embedding_dropout = layers.Dropout(self.dropout_rate, name="embedding_dropout")
         self.hidden_dropout = layers.Dropout(self.dropout_rate, name="hidden_dropout")
         # One draw per token (noise shape [B, T, 1]): a dropped token loses its whole embedding.
@@ -232,7 +247,7 @@ class Seq2SeqGRU(keras.Model):
              "recurrent": tuple(tf.split(recurrent, 3, axis=-1)), "bias_rec": tuple(tf.split(bias_rec, 3)),
              # [context; h] W == context W[:d] + h W[d:]: no concatenation per step
              "combine_kernel": tuple(tf.split(f(self.combine.kernel), 2)), "combine_bias": f(self.combine.bias),
-             "out_kernel": f(self.output_projection.kernel), "out_bias": f(self.output_projection.bias)}
+             "out_kernel": self._output_kernel(), "out_bias": self._output_bias()}
         att = self.attention
         if self.attention_type == "additive":
             w.update(query_kernel=f(att.query_dense.kernel), key_kernel=f(att.key_dense.kernel), v=f(att.v),
@@ -263,7 +278,20 @@ class Seq2SeqGRU(keras.Model):
                                           return_attention_scores=True, training=training)
         hidden = self.combine(ops.concatenate([context, ops.cast(h, context.dtype)], axis=-1))
         hidden = self.hidden_dropout(hidden, training=training)
-        return self.output_projection(hidden), weights
+        if self.output_projection is not None:
+            return self.output_projection(hidden), weights
+        # float32 logits under mixed precision too, as the untied Dense(dtype="float32") gives
+        return ops.matmul(ops.cast(hidden, "float32"), self._output_kernel()) + self._output_bias(), weights
+
+    def _output_kernel(self):
+        """The [d, V] float32 matrix of the output layer (the transposed target embeddings when tied)."""
+        if self.output_projection is not None:
+            return ops.cast(ops.convert_to_tensor(self.output_projection.kernel), "float32")
+        return ops.transpose(ops.cast(ops.convert_to_tensor(self.target_embedding.embeddings), "float32"))
+
+    def _output_bias(self):
+        bias = self.output_projection.bias if self.output_projection is not None else self.output_bias
+        return ops.cast(ops.convert_to_tensor(bias), "float32")
 
     def _drop_words(self, embeddings, training):
         return embeddings if self.word_dropout is None or not training else self.word_dropout(
@@ -332,5 +360,6 @@ class Seq2SeqGRU(keras.Model):
             "attention_units": self.attention_units,
             "dropout": self.dropout_rate,
             "word_dropout": self.word_dropout_rate,
+            "tie_embeddings": self.tie_embeddings,
         })
         return config

@@ -133,3 +133,26 @@ def test_xla_compiled_search_edge_cases(copy_model):
     ref = _run(decode, copy_model, _sources(1))
     np.testing.assert_array_equal(one["ids"], ref["ids"])
     np.testing.assert_allclose(one["attention"], ref["attention"], atol=1e-5)
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_xla_search_in_two_halves_gives_the_same_outputs(copy_model, beam_size):
+    """A batch of >= 2 x SHARD_ROWS padded rows is decoded as two concurrent halves: the rows' outputs of the
+    whole batch, also when the second half holds only empty rows (it runs no step) and under unknown
+    static shapes (as in the exported signature)."""
+    from attn_tf.decoding.compiled import SHARD_ROWS
+
+    src = _sources(2 * SHARD_ROWS + 6)  # padded to 4 x SHARD_ROWS rows: halves of 2 x SHARD_ROWS
+    half_empty = _sources(SHARD_ROWS + 3)
+    half_empty[SHARD_ROWS:] = 0  # padded to 2 x SHARD_ROWS: the second half is all empty rows
+    unknown = tf.function(lambda ids: decode(copy_model, ids, MAX_LEN, beam_size=beam_size, jit_compile=True),
+                          input_signature=[tf.TensorSpec([None, None], tf.int32)])
+    for rows in (src, half_empty):
+        ref = _run(decode, copy_model, rows, beam_size=beam_size)
+        for xla in (_run(decode, copy_model, rows, beam_size=beam_size, jit_compile=True),
+                    {k: v.numpy() for k, v in unknown(tf.constant(rows)).items()}):
+            assert xla["ids"].shape == ref["ids"].shape and xla["attention"].shape == ref["attention"].shape
+            np.testing.assert_array_equal(xla["ids"], ref["ids"])
+            np.testing.assert_array_equal(xla["lengths"], ref["lengths"])
+            np.testing.assert_allclose(xla["attention"], ref["attention"], atol=1e-5)
+            np.testing.assert_allclose(xla["scores"], ref["scores"], atol=1e-4)
