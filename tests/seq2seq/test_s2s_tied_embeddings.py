@@ -43,12 +43,16 @@ def test_tied_step_decoding_equals_teacher_forcing():
 
 
 def test_tied_model_trains_saves_and_loads(tmp_path):
-    model = _tied()
+    keras.utils.set_random_seed(0)
+    # Tied logits are bounded by |hidden| |E row| (tanh hidden, embeddings initialised near 0): give the
+    # embeddings room (16 wide) and the rate to grow, so fitting two pairs does not depend on the draw.
+    model = Seq2SeqGRU(12, 13, embedding_dim=16, units=8, decoder_units=16, dropout=0.0, tie_embeddings=True)
+    model.build_dummy()
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss)
+    model.compile(optimizer=keras.optimizers.Adam(3e-2), loss=loss)
     target_out = np.array([[4, 5, 6, 3], [8, 9, 3, 0]], np.int32)
-    history = model.fit((SRC, TGT_IN), target_out, epochs=100, verbose=0)
-    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    history = model.fit((SRC, TGT_IN), target_out, epochs=150, verbose=0)
+    assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
     path = tmp_path / "tied.keras"
     model.save(path)
     loaded = keras.models.load_model(path, compile=False)
