@@ -134,23 +134,31 @@ def _compiled(model, key, make):
     return per_model[key]
 
 
-def _in_halves(fn, padded, max_length):
-    """`fn(padded)`, as two concurrent calls on the halves of the batch when it has >= 2 * SHARD_ROWS rows."""
-    rows, width = tf.shape(padded)[0], tf.shape(padded)[1]
+def _well_formed(fn, max_length):
+    """`fn` whose ids / attention are [B, max_length(, S)] also when no step ran (every row empty).
 
-    def half_of(ids):
+    Traced with unknown static shapes (inside an exported signature), the never-written TensorArrays of a
+    call that ran no step come out of XLA with a zero-width source axis: give them the zeros an unwritten
+    step stacks to, so every call's outputs slice and concatenate alike.
+    """
+    def call(ids):
         out = fn(ids)
-        # A half of empty rows runs no step; traced with unknown shapes (inside an exported signature) its
-        # never-written outputs come out of XLA with a zero-width source axis (see compiled_decode), which
-        # would not concatenate with the other half's: give it the zeros an unwritten step stacks to.
+        rows, width = tf.shape(ids)[0], tf.shape(ids)[1]
         ids_, attention = tf.cond(
             out["steps"] > 0, lambda: (out["ids"], out["attention"]),
-            lambda: (tf.zeros([rows // 2, max_length], tf.int32), tf.zeros([rows // 2, max_length, width])))
+            lambda: (tf.zeros([rows, max_length], tf.int32), tf.zeros([rows, max_length, width])))
         return dict(out, ids=ids_, attention=attention)
+
+    return call
+
+
+def _in_halves(fn, padded):
+    """`fn(padded)`, as two concurrent calls on the halves of the batch when it has >= 2 * SHARD_ROWS rows."""
+    rows = tf.shape(padded)[0]
 
     def halves():
         half = rows // 2  # the padded batch is a power of two: equal halves, one compiled shape
-        first, second = half_of(padded[:half]), half_of(padded[half:])
+        first, second = fn(padded[:half]), fn(padded[half:])
         # The fixed-size per-step outputs ([B, max_length, ...]) of a half are [PAD] / zero after its last
         # step, as for a row that finished early, so the halves concatenate row-wise.
         return {k: tf.maximum(first[k], second[k]) if k == "steps" else tf.concat([first[k], second[k]], 0)
@@ -177,13 +185,9 @@ def compiled_decode(model, source_ids, max_length, beam_size=1, length_penalty=0
         penalty = float(length_penalty)
         fn = _compiled(model, ("beam", max_length, k, penalty, start_id, end_id, pad_id),
                        lambda ids: _beam_core(model, ids, max_length, k, penalty, start_id, end_id, pad_id))
-    out = _in_halves(fn, padded, max_length)
+    out = _in_halves(_well_formed(fn, max_length), padded)
     steps = out["steps"]
-    # As the interpreted search: a batch of [B, 0] sources gives S = 1. When no step ran (every row
-    # empty), the never-written TensorArrays of a function traced with unknown static shapes (inside
-    # an exported signature) come out of XLA with a zero-width source axis: build the empty outputs.
+    # As the interpreted search: a batch of [B, 0] sources gives S = 1 (the padded width is >= 1).
     width = tf.maximum(src_len, 1)
-    ids, attention = tf.cond(
-        steps > 0, lambda: (out["ids"][:batch, :steps], out["attention"][:batch, :steps, :width]),
-        lambda: (tf.zeros([batch, 0], tf.int32), tf.zeros([batch, 0, width], tf.float32)))
-    return {"ids": ids, "attention": attention, "lengths": out["lengths"][:batch], "scores": out["scores"][:batch]}
+    return {"ids": out["ids"][:batch, :steps], "attention": out["attention"][:batch, :steps, :width],
+            "lengths": out["lengths"][:batch], "scores": out["scores"][:batch]}
