@@ -6,6 +6,7 @@
     context = attention(query=h, keys/values=memory)      weights [B, T, S]
     logits  = Dense(V)(tanh(Dense(d)([context; h])))      [B, T, V] float32
               (tie_embeddings: tanh(Dense(E)([context; h])) E_target^T + b)
+              (lexical_model: + Dense(V)(tanh(W f) + f), f = tanh(sum_s a_s E_source[x_s]))
 
 The decoder is the "global attention" decoder of Luong et al. (2015)
 (attention after the recurrent step, an attentional hidden state
@@ -74,6 +75,12 @@ class Seq2SeqGRU(keras.Model):
         `tie_decoder_embeddings`): the attentional hidden state is then
         `embedding_dim` wide, and the V x d output matrix is gone, so a
         small-data model has fewer weights to overfit with.
+      lexical_model: add the lexical model of Nguyen & Chiang (2018) to the
+        output: the attention-weighted sum of the source *embeddings*
+        `f = tanh(sum_s a_s E[x_s])`, through `h_l = tanh(W f) + f`, adds
+        `W_l h_l + b_l` to the logits. A direct path from a source word to
+        its translation, which the recurrent states blur on small data
+        (Sennrich & Zhang 2019 use it for low-resource NMT).
 
     Call arguments:
       inputs: `(source_ids [B, S], target_in [B, T])` int tensors
@@ -84,7 +91,7 @@ class Seq2SeqGRU(keras.Model):
 
     def __init__(self, source_vocab_size, target_vocab_size, embedding_dim=64, units=128, decoder_units=None,
                  attention="additive", attention_units=None, dropout=0.1, word_dropout=0.0,
-                 tie_embeddings=False, **kwargs):
+                 tie_embeddings=False, lexical_model=False, **kwargs):
         super().__init__(**kwargs)
         if attention not in ATTENTION_SCORES:
             raise ValueError("attention must be one of %s, got %r" % (ATTENTION_SCORES, attention))
@@ -98,6 +105,7 @@ class Seq2SeqGRU(keras.Model):
         self.dropout_rate = float(dropout)
         self.word_dropout_rate = float(word_dropout)
         self.tie_embeddings = bool(tie_embeddings)
+        self.lexical_model = bool(lexical_model)
         d = self.decoder_units
         self.source_embedding = layers.Embedding(self.source_vocab_size, self.embedding_dim,
                                                  name="source_embedding")
@@ -122,6 +130,10 @@ class Seq2SeqGRU(keras.Model):
         else:
             self.output_projection = layers.Dense(self.target_vocab_size, dtype="float32",
                                                   name="output_projection")
+        if self.lexical_model:
+            self.lexical_projection = layers.Dense(self.embedding_dim, activation="tanh", use_bias=False,
+                                                   name="lexical_projection")
+            self.lexical_output = layers.Dense(self.target_vocab_size, dtype="float32", name="lexical_output")
         self.embedding_dropout = layers.Dropout(self.dropout_rate, name="embedding_dropout")
         self.hidden_dropout = layers.Dropout(self.dropout_rate, name="hidden_dropout")
         # One draw per token (noise shape [B, T, 1]): a dropped token loses its whole embedding.
@@ -158,7 +170,10 @@ class Seq2SeqGRU(keras.Model):
         state = self.bridge(ops.concatenate([forward, backward], axis=-1))
         if self.memory_projection is not None:
             memory = self.memory_projection(memory)
-        return {"memory": memory, "source_mask": mask, "state": state}
+        enc = {"memory": memory, "source_mask": mask, "state": state}
+        if self.lexical_model:
+            enc["lexical_memory"] = x  # the (dropped-out) source embeddings the lexical model attends to
+        return enc
 
     # ------------------------------------------------------------------ fused inference path
     @staticmethod
@@ -230,6 +245,8 @@ class Seq2SeqGRU(keras.Model):
         state = tf.tanh(tf.matmul(tf.concat([h[0], h[1]], axis=-1), bridge_kernel) + bridge_bias)
         shared = self._decoder_weights()
         enc = {"memory": memory, "source_mask": mask, "state": state, "shared": shared}
+        if self.lexical_model:
+            enc["lexical_memory"] = x
         if self.attention_type == "additive":
             enc["keys"] = tf.einsum("bsd,du->bsu", memory, shared["key_kernel"]) + shared["key_bias"]
         elif self.attention_type == "general":
@@ -248,6 +265,9 @@ class Seq2SeqGRU(keras.Model):
              # [context; h] W == context W[:d] + h W[d:]: no concatenation per step
              "combine_kernel": tuple(tf.split(f(self.combine.kernel), 2)), "combine_bias": f(self.combine.bias),
              "out_kernel": self._output_kernel(), "out_bias": self._output_bias()}
+        if self.lexical_model:
+            w.update(lexical_kernel=f(self.lexical_projection.kernel), lexical_out_kernel=f(self.lexical_output.kernel),
+                     lexical_out_bias=f(self.lexical_output.bias))
         att = self.attention
         if self.attention_type == "additive":
             w.update(query_kernel=f(att.query_dense.kernel), key_kernel=f(att.key_dense.kernel), v=f(att.v),
@@ -279,9 +299,15 @@ class Seq2SeqGRU(keras.Model):
         hidden = self.combine(ops.concatenate([context, ops.cast(h, context.dtype)], axis=-1))
         hidden = self.hidden_dropout(hidden, training=training)
         if self.output_projection is not None:
-            return self.output_projection(hidden), weights
-        # float32 logits under mixed precision too, as the untied Dense(dtype="float32") gives
-        return ops.matmul(ops.cast(hidden, "float32"), self._output_kernel()) + self._output_bias(), weights
+            logits = self.output_projection(hidden)
+        else:
+            # float32 logits under mixed precision too, as the untied Dense(dtype="float32") gives
+            logits = ops.matmul(ops.cast(hidden, "float32"), self._output_kernel()) + self._output_bias()
+        if self.lexical_model:
+            lexical = ops.tanh(ops.matmul(ops.cast(weights, enc["lexical_memory"].dtype), enc["lexical_memory"]))
+            lexical = self.hidden_dropout(self.lexical_projection(lexical) + lexical, training=training)
+            logits = logits + self.lexical_output(lexical)
+        return logits, weights
 
     def _output_kernel(self):
         """The [d, V] float32 matrix of the output layer (the transposed target embeddings when tied)."""
@@ -327,6 +353,10 @@ class Seq2SeqGRU(keras.Model):
         context_kernel, state_kernel = w["combine_kernel"]
         hidden = tf.tanh(tf.matmul(context, context_kernel) + tf.matmul(h, state_kernel) + w["combine_bias"])
         logits = tf.matmul(hidden, w["out_kernel"]) + w["out_bias"]
+        if self.lexical_model:
+            lexical = tf.tanh(tf.linalg.matvec(enc["lexical_memory"], weights, transpose_a=True))
+            lexical = tf.tanh(tf.matmul(lexical, w["lexical_kernel"])) + lexical
+            logits = logits + tf.matmul(lexical, w["lexical_out_kernel"]) + w["lexical_out_bias"]
         return logits, h, weights
 
     def attention_maps(self, source_ids, target_in, source_embeddings=None):
@@ -361,5 +391,6 @@ class Seq2SeqGRU(keras.Model):
             "dropout": self.dropout_rate,
             "word_dropout": self.word_dropout_rate,
             "tie_embeddings": self.tie_embeddings,
+            "lexical_model": self.lexical_model,
         })
         return config
