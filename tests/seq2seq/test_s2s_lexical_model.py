@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from attn_tf.decoding import decode
 from attn_tf.models.seq2seq_gru import Seq2SeqGRU
+from s2s_checks import assert_step_decoding_equals_teacher_forcing
 
 SRC = np.array([[4, 5, 6, 7, 0], [8, 9, 0, 0, 0]], np.int32)
 TGT_IN = np.array([[2, 4, 5, 6], [2, 8, 9, 0]], np.int32)
@@ -46,13 +47,7 @@ def test_source_embedding_reaches_the_logits_through_the_lexical_path():
 
 @pytest.mark.parametrize("attention", ["additive", "dot"])
 def test_lexical_step_decoding_equals_teacher_forcing(attention):
-    model = _lexical(attention=attention)
-    full = model((SRC, TGT_IN)).numpy()
-    enc = model.encode(SRC)
-    state = model.initial_state(enc)
-    for t in range(TGT_IN.shape[1]):
-        logits, state, _ = model.decode_step(TGT_IN[:, t], state, enc, t)
-        np.testing.assert_allclose(logits.numpy(), full[:, t], atol=1e-5)
+    assert_step_decoding_equals_teacher_forcing(_lexical(attention=attention), SRC, TGT_IN)
 
 
 def test_lexical_model_beam_search_and_save_load(tmp_path):

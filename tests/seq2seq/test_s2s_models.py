@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from attn_tf.decoding import beam_search, decode, greedy_decode
+from s2s_checks import assert_step_decoding_equals_teacher_forcing
 from s2s_synthetic import LETTERS, alignment_score
 from s2s_train import held_out, train_small
 
@@ -104,12 +105,7 @@ def test_gru_attention_variants_build_and_decode(attention):
 def test_teacher_forced_and_step_decoding_agree(copy_model):
     """decode_step (GRU cell) reproduces the teacher-forced logits of the layer."""
     src, tin, _ = held_out("copy", n=4)
-    full = copy_model((src, tin)).numpy()
-    enc = copy_model.encode(src)
-    state = copy_model.initial_state(enc)
-    for t in range(3):
-        logits, state, _ = copy_model.decode_step(tin[:, t], state, enc, t)
-        np.testing.assert_allclose(logits.numpy(), full[:, t], atol=1e-4)
+    assert_step_decoding_equals_teacher_forcing(copy_model, src, tin, steps=3, atol=1e-4)
 
 
 def test_model_save_and_load(tmp_path, copy_model):

@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from attn_tf.models.seq2seq_gru import Seq2SeqGRU
+from s2s_checks import assert_step_decoding_equals_teacher_forcing
 
 SRC = np.array([[4, 5, 6, 7, 0], [8, 9, 0, 0, 0]], np.int32)
 TGT_IN = np.array([[2, 4, 5, 6], [2, 8, 9, 0]], np.int32)
@@ -33,13 +34,7 @@ def test_tied_model_has_no_output_matrix_and_its_logits_follow_the_embeddings():
 
 
 def test_tied_step_decoding_equals_teacher_forcing():
-    model = _tied()
-    full = model((SRC, TGT_IN)).numpy()
-    enc = model.encode(SRC)
-    state = model.initial_state(enc)
-    for t in range(TGT_IN.shape[1]):
-        logits, state, _ = model.decode_step(TGT_IN[:, t], state, enc, t)
-        np.testing.assert_allclose(logits.numpy(), full[:, t], atol=1e-5)
+    assert_step_decoding_equals_teacher_forcing(_tied(), SRC, TGT_IN)
 
 
 def test_tied_model_trains_saves_and_loads(tmp_path):
