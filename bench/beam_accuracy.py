@@ -8,6 +8,8 @@ printed. Metrics are the run's dataset's (cmudict: WER/PER; de_en, --data: BLEU/
 
     python bench/beam_accuracy.py runs/RUN --beams 1,4 --length-penalties 0,0.6,1.0
     python bench/beam_accuracy.py runs/RUN --split validation     # never reads the test split
+    python bench/beam_accuracy.py runs/GRU runs/TRANSFORMER       # two or more runs: their ensemble
+                                                                  # (attn_tf.models.seq2seq_ensemble)
 """
 
 import argparse
@@ -27,7 +29,8 @@ def _score(metrics):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("run_dir")
+    p.add_argument("run_dirs", nargs="+", metavar="run_dir",
+                   help="a seq2seq run; two or more: the ensemble of their mean next-token probabilities")
     p.add_argument("--beams", default="1,4", help="comma-separated beam sizes (1 = greedy)")
     p.add_argument("--length-penalties", default="0.6", help="comma-separated GNMT alphas tried with beam > 1")
     p.add_argument("--split", choices=("validation", "both"), default="both",
@@ -39,19 +42,30 @@ def main(argv=None):
         penalties = [float(a) for a in args.length_penalties.split(",")]
     except ValueError:
         p.error("--beams and --length-penalties take comma-separated numbers, e.g. --beams 1,4")
-    if not os.path.isfile(os.path.join(args.run_dir, "config.json")):
-        p.error("%s is not a run directory (no config.json): pass a seq2seq run under runs/" % args.run_dir)
+    for run_dir in args.run_dirs:
+        if not os.path.isfile(os.path.join(run_dir, "config.json")):
+            p.error("%s is not a run directory (no config.json): pass a seq2seq run under runs/" % run_dir)
 
     from attn_tf.data.run_data import load_seq2seq_data
     from attn_tf.decoding.settings import decode_max_length
-    from attn_tf.training.seq2seq_trainer import Translator, evaluate_outputs, format_metrics, load_run
+    from attn_tf.errors import UsageError
+    from attn_tf.training.seq2seq_trainer import (Translator, evaluate_outputs, format_metrics, load_ensemble,
+                                                  load_run)
 
-    config, model, source_vocab, target_vocab = load_run(args.run_dir)
+    if len(args.run_dirs) == 1:
+        config, model, source_vocab, target_vocab = load_run(args.run_dirs[0])
+        name = "run %s (%s on %s)" % (args.run_dirs[0], config["model"], config.get("dataset") or config.get("data"))
+    else:
+        try:
+            config, model, source_vocab, target_vocab = load_ensemble(args.run_dirs)
+        except UsageError as e:
+            p.error(str(e))
+        name = "ensemble of %s (on %s)" % (", ".join(args.run_dirs), config.get("dataset") or config.get("data"))
     data = load_seq2seq_data(config)
     settings = [(1, 0.0)] if 1 in beams else []
     settings += [(b, a) for b in beams if b > 1 for a in penalties]
     rows = []
-    print("run %s (%s on %s)" % (args.run_dir, config["model"], config.get("dataset") or config.get("data")))
+    print(name)
     for beam, alpha in settings:
         tr = Translator(model, source_vocab, target_vocab, decode_max_length(config), beam_size=beam,
                         length_penalty=alpha)

@@ -29,14 +29,16 @@ def _gather_beams(x, parent, batch, beam):
 
 
 def tile_encoding(enc, k):
-    """The encoder outputs repeated for k hypotheses per row; a "shared" entry (weights) is not tiled."""
-    shared = enc.get("shared") if isinstance(enc, dict) else None
-    if shared is not None:
-        enc = {key: value for key, value in enc.items() if key != "shared"}
-    enc = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), enc)
-    if shared is not None:
-        enc["shared"] = shared  # batch-independent (weights): not tiled
-    return enc
+    """The encoder outputs repeated for k hypotheses per row; a "shared" entry (weights) is not tiled.
+
+    Nested encodings (an ensemble's {"members": (enc, enc, ...)}) are tiled member by member, each keeping
+    its own "shared" weights untiled.
+    """
+    if isinstance(enc, dict):
+        return {key: value if key == "shared" else tile_encoding(value, k) for key, value in enc.items()}
+    if isinstance(enc, (list, tuple)):
+        return type(enc)(tile_encoding(value, k) for value in enc)
+    return tf.repeat(enc, k, axis=0)
 
 
 def beam_step(logits, attention, state, finished, scores, lengths, batch, k, pad_id, end_id):

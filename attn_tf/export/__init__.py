@@ -20,6 +20,8 @@ entry (attn_tf.models.registry, `ModelSpec.exporter`) names the kind
       .signature_name       the signature the warmup requests call ("serving_default")
       .warmup_inputs        list of {input name: numpy array} (one PredictionLog each)
       .description          JSON-able dict (signature inputs/outputs, ...)
+  and optionally
+  default_name(run, **options) -> the model name when --name is not given (else run.default_name())
 A new kind of export is one module here plus its line in EXPORTER_MODULES.
 """
 
@@ -82,7 +84,9 @@ def export_run(run_dir, base_dir="saved_models", name=None, log=print, **options
     from attn_tf.export.run import safe_name
 
     run, exporter = check_run(run_dir)
-    name = safe_name(name) if name else run.default_name()
+    # An exporter may name what its options make (an ensemble is not the run's own model).
+    default_name = getattr(exporter, "default_name", None)
+    name = safe_name(name) if name else (default_name(run, **options) if default_name else run.default_name())
     exported = exporter.build(run, log=log, **options)
 
     def write(tmp_dir):

@@ -1,4 +1,5 @@
-"""python -m attn_tf.export RUN_DIR [--name NAME] [--base-dir saved_models]: export a run for TF Serving."""
+"""python -m attn_tf.export RUN_DIR [--name NAME] [--base-dir saved_models] [--xla] [--ensemble-with RUN ...]:
+export a run for TF Serving."""
 
 import argparse
 import inspect
@@ -27,6 +28,10 @@ def build_parser():
                    help="seq2seq runs: decode with the XLA-compiled search (about half the CPU per batch; "
                         "TF Serving then needs --xla_cpu_compilation_enabled=true). Default: the "
                         "interpreted loop, which any TF Serving runs")
+    p.add_argument("--ensemble-with", nargs="+", default=None, metavar="RUN",
+                   help="seq2seq runs: export RUN_DIR and these runs (same data split and vocabularies) as one "
+                        "model that decodes with the mean of their next-token probabilities; RUN_DIR gives the "
+                        "search settings. Default name: seq2seq_ensemble-<dataset>")
     p.add_argument("--json", action="store_true", help="print the export summary as JSON")
     return p
 
@@ -47,6 +52,10 @@ def main(argv=None):
             if "jit_compile" not in inspect.signature(exporter.build).parameters:
                 raise UsageError("--xla applies to seq2seq runs only")
             options["jit_compile"] = True
+        if args.ensemble_with:
+            if "ensemble_with" not in inspect.signature(exporter.build).parameters:
+                raise UsageError("--ensemble-with applies to seq2seq runs only")
+            options["ensemble_with"] = list(args.ensemble_with)
         summary = export_run(args.run_dir, base_dir=args.base_dir, name=args.name,
                              log=(lambda *a: None) if args.json else print, **options)
     except UsageError as e:

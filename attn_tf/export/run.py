@@ -55,12 +55,16 @@ class RunDir:
                 "%s at the end of training); finish it with `python train.py --resume %s`, or export a "
                 "finished run." % (self.path, ", ".join(missing), MODEL, self.path))
 
-    def default_name(self):
-        """<model>-<dataset>, the dataset being the named dataset or the --data file's stem."""
+    def dataset_name(self):
+        """The named dataset, or the --data file's stem ("data" if neither is known)."""
         dataset = self.config.get("dataset")
         if not dataset and self.config.get("data"):
             dataset = os.path.splitext(os.path.basename(str(self.config["data"])))[0]
-        return safe_name("%s-%s" % (self.kind, dataset or "data"))
+        return dataset or "data"
+
+    def default_name(self):
+        """<model>-<dataset> (`dataset_name`)."""
+        return safe_name("%s-%s" % (self.kind, self.dataset_name()))
 
     def load_keras_model(self):
         """The trained model from model.keras, set up for CPU-portable tracing.

@@ -51,6 +51,9 @@ empty request (B = 0) gives empty outputs. Invalid UTF-8 bytes become U+FFFD
 
 Registered through the model registry (exporter "seq2seq"); `export_run(run_dir, ...,
 beam_size=K)` overrides the run's beam size (used by bench/decode_throughput.py).
+`export_run(run_dir, ensemble_with=[other runs])` (`--ensemble-with`) exports the runs as one
+`Seq2SeqEnsemble` (the mean of their next-token probabilities), with the same signatures; its
+`attention` signature has one layer and one head: the mean of the members' maps as translate gives them.
 """
 
 import numpy as np
@@ -202,7 +205,35 @@ def load_vocabularies(run):
         raise ExportError(str(e)) from e
 
 
-def build(run, log=print, beam_size=None, length_penalty=None, jit_compile=False):
+def default_name(run, ensemble_with=(), **_):
+    """<model>-<dataset>; an ensemble: seq2seq_ensemble-<dataset> (a different model from the run's own)."""
+    from attn_tf.export.run import safe_name
+
+    return safe_name("seq2seq_ensemble-%s" % run.dataset_name()) if ensemble_with else run.default_name()
+
+
+def _members(run, ensemble_with):
+    """(model, source_vocab, target_vocab, max_length config value, member paths) of a run or an ensemble."""
+    from attn_tf.export import exporter_for
+    from attn_tf.export.run import RunDir
+    from attn_tf.models.seq2seq_ensemble import Seq2SeqEnsemble, check_members
+
+    runs = [run] + [RunDir(path) for path in ensemble_with]
+    for member in runs:
+        if exporter_for(member).__name__ != __name__:
+            raise ExportError("%s is a %s run: an ensemble's members are seq2seq runs" % (member.path, member.kind))
+        member.require(*REQUIRED_FILES)
+    vocabularies = [load_vocabularies(member) for member in runs]
+    max_length = int(run.config["max_length"])
+    if len(runs) > 1:
+        max_length = check_members([(m.path, m.config, s, t) for m, (s, t) in zip(runs, vocabularies)])
+    models = [member.load_keras_model() for member in runs]
+    model = models[0] if len(models) == 1 else Seq2SeqEnsemble(models)
+    source_vocab, target_vocab = vocabularies[0]
+    return model, source_vocab, target_vocab, max_length, [m.path for m in runs]
+
+
+def build(run, log=print, beam_size=None, length_penalty=None, jit_compile=False, ensemble_with=()):
     """Builds the export archive of a seq2seq run (model.keras + the two vocabularies).
 
     Args:
@@ -211,6 +242,9 @@ def build(run, log=print, beam_size=None, length_penalty=None, jit_compile=False
       beam_size, length_penalty: override the run's search (default: its --beam-size, --length-penalty).
       jit_compile: False (default): the interpreted loop, no XLA op in the graph (any TF Serving);
         True: XLA-compiled decoding (TF Serving then needs `--xla_cpu_compilation_enabled=true`).
+      ensemble_with: paths of more seq2seq runs (same data split and vocabularies) to decode together with
+        `run` as one model, the mean of their next-token probabilities (`attn_tf.models.seq2seq_ensemble`);
+        `run` gives the search settings.
     Returns:
       a `Seq2SeqExport`.
     """
@@ -222,14 +256,12 @@ def build(run, log=print, beam_size=None, length_penalty=None, jit_compile=False
     from attn_tf.decoding.settings import decode_max_length
     from attn_tf.decoding.settings import length_penalty as run_length_penalty
 
-    run.require(*REQUIRED_FILES)
-    source_vocab, target_vocab = load_vocabularies(run)
-    model = run.load_keras_model()
+    model, source_vocab, target_vocab, max_length, members = _members(run, list(ensemble_with or ()))
     beam = run_beam_size(run.config) if beam_size is None else int(beam_size)
     if beam < 1:
         raise ExportError("beam size must be >= 1, got %d" % beam)
     penalty = run_length_penalty(run.config) if length_penalty is None else float(length_penalty)
-    max_length = decode_max_length(run.config)
+    max_length = decode_max_length(dict(run.config, max_length=max_length))
     signatures = make_signatures(model, source_vocab, target_vocab, max_length, beam_size=beam,
                                  length_penalty=penalty, jit_compile=bool(jit_compile))
     translate = signatures[SIGNATURE]
@@ -260,6 +292,8 @@ def build(run, log=print, beam_size=None, length_penalty=None, jit_compile=False
         "decoder": "xla" if jit_compile else "interpreted",
         "max_source_length": source_vocab.max_length,
     }
+    if len(members) > 1:
+        description["ensemble_of"] = members
     log("Seq2seq export: %s decoding (%s), at most %d output tokens" % (
         "greedy" if beam == 1 else "beam search (%d beams)" % beam,
         "XLA-compiled" if jit_compile else "interpreted", max_length))

@@ -325,6 +325,25 @@ def load_run(run_dir):
     return config, model, source_vocab, target_vocab
 
 
+def load_ensemble(run_dirs):
+    """(config, Seq2SeqEnsemble, source_vocab, target_vocab) of two or more finished seq2seq runs.
+
+    The runs must have been trained on the same split with the same vocabularies (UsageError otherwise:
+    `attn_tf.models.seq2seq_ensemble.check_members`). The returned config is the first run's, with
+    "max_length" the shortest of the members' and "members" the run directories.
+    """
+    from attn_tf.models.seq2seq_ensemble import Seq2SeqEnsemble, check_members
+
+    run_dirs = [str(d) for d in run_dirs]
+    if len(run_dirs) < 2:
+        check_members([(d, None, None, None) for d in run_dirs])  # too few: its message, before any loading
+    loaded = [load_run(d) for d in run_dirs]
+    max_length = check_members([(d, c, s, t) for d, (c, _, s, t) in zip(run_dirs, loaded)])
+    config, _, source_vocab, target_vocab = loaded[0]
+    config = dict(config, max_length=max_length, members=run_dirs)
+    return config, Seq2SeqEnsemble([m for _, m, _, _ in loaded]), source_vocab, target_vocab
+
+
 class Seq2SeqTask(Task):
     """The seq2seq parts of the training loop (see attn_tf.training.loop)."""
 
