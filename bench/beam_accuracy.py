@@ -52,15 +52,14 @@ def main(argv=None):
     from attn_tf.training.seq2seq_trainer import (Translator, evaluate_outputs, format_metrics, load_ensemble,
                                                   load_run)
 
-    if len(args.run_dirs) == 1:
-        config, model, source_vocab, target_vocab = load_run(args.run_dirs[0])
-        name = "run %s (%s on %s)" % (args.run_dirs[0], config["model"], config.get("dataset") or config.get("data"))
-    else:
-        try:
-            config, model, source_vocab, target_vocab = load_ensemble(args.run_dirs)
-        except UsageError as e:
-            p.error(str(e))
-        name = "ensemble of %s (on %s)" % (", ".join(args.run_dirs), config.get("dataset") or config.get("data"))
+    try:
+        config, model, source_vocab, target_vocab = (
+            load_run(args.run_dirs[0]) if len(args.run_dirs) == 1 else load_ensemble(args.run_dirs))
+    except UsageError as e:
+        p.error(str(e))
+    dataset = config.get("dataset") or config.get("data")
+    name = ("run %s (%s on %s)" % (args.run_dirs[0], config["model"], dataset) if len(args.run_dirs) == 1
+            else "ensemble of %s (on %s)" % (", ".join(args.run_dirs), dataset))
     data = load_seq2seq_data(config)
     settings = [(1, 0.0)] if 1 in beams else []
     settings += [(b, a) for b in beams if b > 1 for a in penalties]
