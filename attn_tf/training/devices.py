@@ -7,6 +7,12 @@ from attn_tf.errors import UsageError
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
+# How long the coordination service waits for a worker's heartbeat before it declares the worker dead
+# and aborts every collective. TensorFlow's default, 10 s, killed healthy runs on a loaded 2-core machine
+# (a worker's heartbeat thread starved for 10 s while two workers shared the cores); a crashed worker is
+# still detected, two minutes later.
+HEARTBEAT_TIMEOUT_S = 120
+
 
 def describe_devices():
     """One line saying where training runs."""
@@ -44,8 +50,32 @@ def make_strategy(name, devices=None):
         except json.JSONDecodeError as e:
             raise UsageError("TF_CONFIG is not valid JSON: %s" % e) from None
         _patch_keras_multi_worker_reduce()
+        _configure_coordination_service()
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise UsageError("unknown strategy %r; choose one of: %s" % (name, ", ".join(STRATEGIES)))
+
+
+def _configure_coordination_service():
+    """The coordination service MultiWorkerMirroredStrategy would configure itself (same leader and
+    jobs), with a longer heartbeat timeout. The strategy keeps a service configured before it is built.
+    """
+    # the proto module the strategy itself uses (its path moved between TensorFlow versions)
+    from tensorflow.python.distribute.collective_all_reduce_strategy import coordination_config_pb2
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.distribute.cluster_resolver import TFConfigClusterResolver
+    from tensorflow.python.eager import context
+
+    if context.context().coordination_service is not None:
+        return
+    resolver = TFConfigClusterResolver()
+    if resolver.task_type not in ("chief", "worker"):
+        return  # the strategy leaves the service off for other task types; so do we
+    cluster = resolver.cluster_spec()
+    jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=cluster.num_tasks(job))
+            for job in ("chief", "worker") if job in cluster.jobs]
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=multi_worker_util.coordination_leader(cluster),
+        coordinated_jobs=jobs, heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT_S * 1000)
 
 
 def _patch_keras_multi_worker_reduce():

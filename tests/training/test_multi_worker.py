@@ -151,3 +151,20 @@ def test_a_killed_worker_and_a_restart_resume_from_the_last_checkpoint(tmp_path)
     w0, w1 = np.load(procs[0][1]), np.load(procs[1][1])
     for key in w0.files:
         np.testing.assert_array_equal(w0[key], w1[key])
+
+
+def test_the_coordination_service_waits_longer_than_tensorflow_for_a_heartbeat(tmp_path):
+    # TensorFlow's 10 s heartbeat timeout aborted healthy two-worker runs on a loaded 2-core machine
+    code = ("from attn_tf.training import devices\n"
+            "from tensorflow.python.eager import context\n"
+            "s = devices.make_strategy('multi_worker')\n"
+            "c = context.context().config.experimental.coordination_config\n"
+            "print(c.service_type, c.heartbeat_timeout_in_ms, s.num_replicas_in_sync)\n")
+    port, = _ports(1)
+    config = {"cluster": {"worker": ["127.0.0.1:%d" % port]}, "task": {"type": "worker", "index": 0}}
+    env = dict(os.environ, TF_CONFIG=json.dumps(config), PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    from attn_tf.training.devices import HEARTBEAT_TIMEOUT_S
+    assert out.stdout.split()[-3:] == ["standalone", str(HEARTBEAT_TIMEOUT_S * 1000), "1"], out.stdout
