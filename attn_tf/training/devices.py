@@ -13,6 +13,9 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 # still detected, two minutes later.
 HEARTBEAT_TIMEOUT_S = 120
 
+# The TF_CONFIG task types the coordination service coordinates (those MultiWorkerMirroredStrategy picks).
+_COORDINATED_JOBS = ("chief", "worker")
+
 
 def describe_devices():
     """One line saying where training runs."""
@@ -68,11 +71,11 @@ def _configure_coordination_service():
     if context.context().coordination_service is not None:
         return
     resolver = TFConfigClusterResolver()
-    if resolver.task_type not in ("chief", "worker"):
+    if resolver.task_type not in _COORDINATED_JOBS:
         return  # the strategy leaves the service off for other task types; so do we
     cluster = resolver.cluster_spec()
     jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=cluster.num_tasks(job))
-            for job in ("chief", "worker") if job in cluster.jobs]
+            for job in _COORDINATED_JOBS if job in cluster.jobs]
     context.context().configure_coordination_service(
         service_type="standalone", service_leader=multi_worker_util.coordination_leader(cluster),
         coordinated_jobs=jobs, heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT_S * 1000)

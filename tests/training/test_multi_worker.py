@@ -54,9 +54,14 @@ def _ports(n):
     return ports
 
 
-def _start(tmp_path, index, ports, args, kill_at=0, tag=""):
+def _worker_env(index, ports):
+    """The environment of worker `index` in a cluster of workers on 127.0.0.1 at `ports`."""
     config = {"cluster": {"worker": ["127.0.0.1:%d" % p for p in ports]}, "task": {"type": "worker", "index": index}}
-    env = dict(os.environ, TF_CONFIG=json.dumps(config), PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="")
+    return dict(os.environ, TF_CONFIG=json.dumps(config), PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="")
+
+
+def _start(tmp_path, index, ports, args, kill_at=0, tag=""):
+    env = _worker_env(index, ports)
     log = open(tmp_path / ("worker%d%s.log" % (index, tag)), "w")
     out = str(tmp_path / ("weights%d%s.npz" % (index, tag)))
     return subprocess.Popen([sys.executable, "-c", WORKER, out, str(kill_at), *args], cwd=ROOT, env=env,
@@ -160,11 +165,8 @@ def test_the_coordination_service_waits_longer_than_tensorflow_for_a_heartbeat(t
             "s = devices.make_strategy('multi_worker')\n"
             "c = context.context().config.experimental.coordination_config\n"
             "print(c.service_type, c.heartbeat_timeout_in_ms, s.num_replicas_in_sync)\n")
-    port, = _ports(1)
-    config = {"cluster": {"worker": ["127.0.0.1:%d" % port]}, "task": {"type": "worker", "index": 0}}
-    env = dict(os.environ, TF_CONFIG=json.dumps(config), PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_worker_env(0, _ports(1)), capture_output=True,
+                         text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     from attn_tf.training.devices import HEARTBEAT_TIMEOUT_S
     assert out.stdout.split()[-3:] == ["standalone", str(HEARTBEAT_TIMEOUT_S * 1000), "1"], out.stdout
